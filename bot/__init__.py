@@ -1,0 +1,1 @@
+"""koxbot: chat-ops for KOC/KOS creator programmes."""

@@ -1,0 +1,66 @@
+"""Composition root: storage, clock, renderer, outbox, flows, dispatcher and platforms."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.config import Settings
+from bot.core.clock import Clock, SystemClock
+from bot.core.dispatcher import Dispatcher
+from bot.core.flows import FlowEngine
+from bot.core.outbox import Outbox
+from bot.core.registry import REGISTRY, Registry
+from bot.core.render import Renderer
+from storage import db
+
+HANDLER_MODULES = (
+    "bot.handlers.general",
+    "bot.handlers.admin",
+    "bot.handlers.onboarding",
+    "bot.handlers.campaigns",
+    "bot.handlers.submissions",
+    "bot.handlers.earnings",
+)
+FLOW_MODULES = ("bot.flows.onboarding", "bot.flows.campaign_wizard", "bot.flows.review")
+
+
+def load_handlers() -> Registry:
+    """Handlers register themselves on import, into the one registry."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+    return REGISTRY
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.registry = load_handlers()
+        self.renderer = Renderer(self.settings.locale)
+        self.outbox = Outbox(self.clock)
+        self.flows = FlowEngine(ttl=timedelta(minutes=self.settings.flow_ttl_minutes))
+        for module in FLOW_MODULES:
+            self.flows.register(importlib.import_module(module).FLOW)
+        self.dispatcher = Dispatcher(self)
+
+    async def start(self) -> None:
+        await db.migrate(self.settings.database_url)
+        await db.connect(self.settings.database_url, self.clock)
+
+    async def stop(self) -> None:
+        await db.close()
+
+    async def tick(self) -> None:
+        """Run what has come due on the clock (the console's `!advance` calls this)."""
+        await self.outbox.flush()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,111 @@
+"""What a handler receives: the message, the caller, and ways to answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.core.messages import ChatRef, Choice, Incoming, OutFile, Outgoing
+from bot.services import people
+from bot.services.people import Caller
+from storage.models import ChoiceMenu, Person
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+@dataclass
+class Context:
+    app: App
+    incoming: Incoming
+    caller: Caller
+    args: str = ""
+
+    @property
+    def now(self) -> datetime:
+        return self.app.clock.now()
+
+    @property
+    def locale(self) -> str:
+        return self.caller.locale or self.app.settings.locale
+
+    @property
+    def in_group(self) -> bool:
+        return self.incoming.chat.is_group
+
+    @property
+    def dm_chat(self) -> ChatRef:
+        return ChatRef(self.incoming.platform, self.incoming.user_id)
+
+    def render(self, template: str, /, **data: Any) -> str:
+        return self.app.renderer.render(self.locale, template, **data)
+
+    async def reply(
+        self,
+        template: str,
+        /,
+        choices: list[Choice] | None = None,
+        files: list[OutFile] | None = None,
+        **data: Any,
+    ) -> None:
+        """Answer in the chat the message came from (in a group, addressed to the caller)."""
+        await self.send_to(
+            self.incoming.chat, self.incoming.user_id, self.render(template, **data), choices, files
+        )
+
+    async def reply_dm(
+        self, template: str, /, choices: list[Choice] | None = None, **data: Any
+    ) -> None:
+        await self.send_to(
+            self.dm_chat, self.incoming.user_id, self.render(template, **data), choices
+        )
+
+    async def notify(self, person_id: int, template: str, /, **data: Any) -> bool:
+        """DM another person, in their language, where last seen; False if unreachable."""
+        identity = await people.reachable_identity(person_id)
+        if identity is None:
+            return False
+        person = await Person.get(id=person_id)
+        text = self.app.renderer.render(person.locale or self.app.settings.locale, template, **data)
+        await self.send_to(ChatRef(identity.platform, identity.user_id), identity.user_id, text)
+        return True
+
+    async def send_to(
+        self,
+        chat: ChatRef,
+        to_user: str | None,
+        text: str,
+        choices: list[Choice] | None = None,
+        files: list[OutFile] | None = None,
+    ) -> None:
+        message = Outgoing(
+            chat=chat, text=text, to_user=to_user, choices=choices or [], files=files or []
+        )
+        if to_user:
+            await remember_choices(chat, to_user, choices or [])
+        await self.app.outbox.put(message)
+
+
+async def remember_choices(chat: ChatRef, user_id: str, choices: list[Choice]) -> None:
+    """The newest message to a user decides what a bare number means; one without options
+    clears the old ones, so that "2000" typed as a follower count is never read as option 2000."""
+    key = {"platform": chat.platform, "chat_id": chat.chat_id, "user_id": user_id}
+    if choices:
+        await ChoiceMenu.update_or_create(defaults={"values": [c.value for c in choices]}, **key)
+    else:
+        await ChoiceMenu.filter(**key).delete()
+
+
+async def resolve_choice(incoming: Incoming) -> str | None:
+    """A bare number answers the last numbered options offered to this user in this chat."""
+    text = incoming.text.strip()
+    if not text.isdigit():
+        return None
+    menu = await ChoiceMenu.get_or_none(
+        platform=incoming.platform, chat_id=incoming.chat.chat_id, user_id=incoming.user_id
+    )
+    index = int(text) - 1
+    if menu is None or not 0 <= index < len(menu.values):
+        return None
+    return str(menu.values[index])

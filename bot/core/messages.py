@@ -1,0 +1,75 @@
+"""Platform-neutral messages: adapters turn platform updates into `Incoming` and send `Outgoing`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """A chat on a platform. Private chats use the user's id as chat id on every platform."""
+
+    platform: str
+    chat_id: str
+    is_group: bool = False
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A document the user sent (YAML, CSV, XLSX, image)."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Incoming:
+    chat: ChatRef
+    user_id: str
+    text: str
+    message_id: str
+    user_name: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    mentions_bot: bool = False
+
+    @property
+    def platform(self) -> str:
+        return self.chat.platform
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option: a button on Telegram, a numbered line elsewhere. `value` is fed back as text."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class OutFile:
+    name: str
+    path: str
+
+
+@dataclass
+class Outgoing:
+    chat: ChatRef
+    text: str
+    to_user: str | None = None
+    choices: list[Choice] = field(default_factory=list)
+    files: list[OutFile] = field(default_factory=list)
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Outgoing:
+        return cls(
+            chat=ChatRef(**payload["chat"]),
+            text=payload["text"],
+            to_user=payload.get("to_user"),
+            choices=[Choice(**c) for c in payload.get("choices", [])],
+            files=[OutFile(**f) for f in payload.get("files", [])],
+        )

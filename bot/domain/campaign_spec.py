@@ -1,0 +1,234 @@
+"""A campaign as a manager writes it (YAML file or chat wizard), validated in one place.
+
+Every problem is reported at once, each as (field, code, detail); the reply template words them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.domain.money import MoneyError, parse_yuan
+from bot.domain.platforms import normalize_platform
+
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
+TIME_FIELDS = ("event_at", "embargo_at", "deadline_at")
+MAX_YAML_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    code: str  # see content_templates/<locale>/campaigns/problems.j2
+    detail: str = ""
+
+
+class SpecError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.code} {p.detail}".strip() for p in problems))
+        self.problems = problems
+
+
+class Hashtags(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    required: list[str] = Field(default_factory=list)
+    optional: list[str] = Field(default_factory=list)
+
+    @field_validator("required", "optional", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> list[str]:
+        items = _as_list(value)
+        tags = [str(tag).strip().strip("#").strip() for tag in items]
+        if any(not tag or re.search(r"\s", tag) for tag in tags):
+            raise ValueError("hashtags must be single words, e.g. 新车上市")
+        return list(dict.fromkeys(tags))
+
+
+class PricingSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    currency: str = "CNY"
+    fixed_fen: int = 0
+    cpe_fen: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yuan_to_fen(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("pricing needs fixed and/or cpe amounts in yuan")
+        data = dict(value)
+        if "fixed" not in data and "cpe" not in data and not {"fixed_fen", "cpe_fen"} & data.keys():
+            raise ValueError("pricing needs fixed and/or cpe amounts in yuan")
+        for key in ("fixed", "cpe"):
+            if key in data:
+                try:
+                    data[f"{key}_fen"] = parse_yuan(data.pop(key))
+                except MoneyError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return data
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value.strip().upper()):
+            raise ValueError("currency is a three-letter code such as CNY")
+        return value.strip().upper()
+
+
+class CampaignSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str
+    name: str = Field(min_length=1, max_length=200)
+    brand: str
+    product: str = ""
+    timezone: str
+    event_at: datetime
+    embargo_at: datetime
+    deadline_at: datetime
+    platforms: list[str] = Field(min_length=1)
+    key_messages: list[str] = Field(min_length=1)
+    dos: list[str] = Field(default_factory=list)
+    donts: list[str] = Field(default_factory=list)
+    hashtags: Hashtags = Field(default_factory=Hashtags)
+    mentions: list[str] = Field(default_factory=list)
+    disclosure: str = Field(min_length=1, max_length=100)
+    pricing: PricingSpec
+    assets: list[str] = Field(default_factory=list)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not CODE_PATTERN.match(value):
+            raise ValueError("2-32 letters, digits, - or _")
+        return value.upper()
+
+    @field_validator("brand")
+    @classmethod
+    def _brand(cls, value: str) -> str:
+        if not CODE_PATTERN.match(value):
+            raise ValueError("a brand code: 2-32 letters, digits, - or _")
+        return value.upper()
+
+    @field_validator("platforms", mode="before")
+    @classmethod
+    def _platforms(cls, value: Any) -> list[str]:
+        codes, unknown = [], []
+        for item in _as_list(value):
+            code = normalize_platform(str(item))
+            (codes if code else unknown).append(code or str(item))
+        if unknown:
+            raise ValueError(f"unknown platform(s): {', '.join(unknown)}")
+        return list(dict.fromkeys(codes))
+
+    @field_validator("key_messages", "dos", "donts", "mentions", "assets", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> list[str]:
+        return [str(item).strip() for item in _as_list(value) if str(item).strip()]
+
+    @model_validator(mode="after")
+    def _order(self) -> CampaignSpec:
+        if self.embargo_at >= self.deadline_at:
+            raise ValueError("embargo_at must be before deadline_at")
+        if self.event_at > self.deadline_at:
+            raise ValueError("event_at must not be after deadline_at")
+        return self
+
+    def to_storage(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in re.split(r"[,，、\n]", value) if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _localize_times(data: dict[str, Any], problems: list[Problem]) -> None:
+    """Naive times are in the campaign's time zone; everything becomes aware UTC-comparable."""
+    try:
+        zone = ZoneInfo(str(data["timezone"]))
+    except (ZoneInfoNotFoundError, ValueError, KeyError):
+        problems.append(Problem("timezone", "bad_timezone", str(data.get("timezone", ""))))
+        return
+    for name in TIME_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = parse_local_time(value)
+            if value is None:
+                problems.append(Problem(name, "bad_time", str(data[name])))
+                data.pop(name)
+                continue
+        if isinstance(value, datetime):
+            data[name] = value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+def parse_local_time(text: str) -> datetime | None:
+    """'2026-05-20 10:00', '2026/5/20 10:00', ISO with offset → datetime (maybe naive)."""
+    cleaned = text.strip().replace("/", "-").replace("T", " ")
+    cleaned = re.sub(
+        r"^(\d{4})-(\d{1,2})-(\d{1,2})",
+        lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}",
+        cleaned,
+    )
+    cleaned = re.sub(r" (\d):", r" 0\1:", cleaned)
+    try:
+        return datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+
+
+def validate_spec(data: Any, default_timezone: str) -> CampaignSpec:
+    """Validate a campaign dict; raise SpecError naming every problem."""
+    if not isinstance(data, dict):
+        raise SpecError([Problem("-", "not_a_mapping")])
+    data = {str(k): v for k, v in data.items()}
+    data.setdefault("timezone", default_timezone)
+    problems: list[Problem] = []
+    _localize_times(data, problems)
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "-"
+            if field in {p.field for p in problems}:
+                continue
+            code = "missing" if err["type"] == "missing" else "invalid"
+            if err["type"] == "extra_forbidden":
+                code = "unknown_field"
+            message = str(err.get("ctx", {}).get("error", "")) or err["msg"]
+            problems.append(
+                Problem(field, code, "" if code in ("missing", "unknown_field") else message)
+            )
+        raise SpecError(problems) from None
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def parse_campaign_yaml(text: str | bytes, default_timezone: str) -> CampaignSpec:
+    if isinstance(text, bytes):
+        if len(text) > MAX_YAML_BYTES:
+            raise SpecError([Problem("-", "too_large", str(MAX_YAML_BYTES // 1024))])
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise SpecError([Problem("-", "not_utf8")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise SpecError([Problem("-", "yaml", where)]) from None
+    return validate_spec(data, default_timezone)

@@ -1,0 +1,417 @@
+"""Find and classify post links in whatever a creator pastes.
+
+A creator may paste a bare URL, a short link, or a whole app share text with emoji,
+a title, hashtags, Chinese brackets and full-width punctuation around the link.
+:func:`find_links` pulls every URL out of such a text and classifies it against the
+platform table :data:`PLATFORM_HOSTS`; :func:`post_links` keeps only the posts.
+
+Pure functions only: no I/O, no network. Short links (``xhslink.com``, ``v.douyin.com``,
+``t.cn``, ``b23.tv``) are flagged ``short=True`` and left for a resolver to follow; the
+resolver can hand the final URL back to :func:`classify_url`.
+
+Adding a platform means adding one :class:`PlatformSpec` entry to ``_PLATFORM_SPECS``.
+Every regex here is either anchored and free of nested ambiguous repetition or scans
+each character a bounded number of times, so matching stays linear in the text length.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
+
+__all__ = [
+    "PLATFORM_HOSTS",
+    "Link",
+    "PlatformSpec",
+    "UrlPattern",
+    "classify_url",
+    "find_links",
+    "post_links",
+]
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True)
+class Link:
+    """One URL found in a text, classified."""
+
+    url: str  # as found in the text (trailing junk trimmed; "https://" added if no scheme)
+    platform: str | None  # platform code, None when the host is not a known platform
+    kind: str  # "post" | "profile" | "other"
+    post_id: str | None  # canonical post id when derivable without network
+    canonical_url: str  # canonical form; for short links the short URL itself, normalised
+    short: bool  # True for a short link that needs resolving (post_id is None then)
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.platform is None:
+            return "url:" + self.canonical_url
+        if self.post_id:
+            return f"{self.platform}:{self.post_id}"
+        return f"{self.platform}:{self.canonical_url}"
+
+
+@dataclass(frozen=True)
+class UrlPattern:
+    """One recognisable URL shape of a platform.
+
+    ``path`` is a regex full-matched against the URL path with trailing slashes removed
+    (the site root is the empty string). ``query``, when set, is a regex full-matched
+    against one ``name=value`` pair of the raw query string; the pattern matches when
+    the path matches and some pair matches. Named groups of both feed the templates.
+    ``canonical`` and ``post_id`` are :meth:`str.format` templates over those groups
+    (``post_id`` is only used for post patterns). ``hosts``, when non-empty, restricts
+    the pattern to those hosts (same suffix rule as platform hosts).
+    """
+
+    path: str
+    canonical: str
+    post_id: str = "{id}"
+    query: str | None = None
+    hosts: tuple[str, ...] = ()
+    path_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    query_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path_re", re.compile(self.path))
+        object.__setattr__(
+            self, "query_re", re.compile(self.query) if self.query is not None else None
+        )
+
+    def match(self, host: str, path: str, query: str) -> dict[str, str] | None:
+        """Named groups when ``host``/``path``/``query`` have this shape, else None."""
+        if self.hosts and not any(_host_in(host, domain) for domain in self.hosts):
+            return None
+        m = self.path_re.fullmatch(path)
+        if m is None:
+            return None
+        groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        if self.query_re is not None:
+            for pair in query.split("&"):
+                qm = self.query_re.fullmatch(pair)
+                if qm is not None:
+                    groups.update({k: v for k, v in qm.groupdict().items() if v is not None})
+                    break
+            else:
+                return None
+        return groups
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """One platform: its domains and the URL shapes of its posts and profiles.
+
+    ``hosts`` and ``short_hosts`` are registrable domains (or exact subdomains): a URL
+    host belongs to the platform when it equals one of them or ends with ``"." + it``.
+    A host matching ``short_hosts`` is a short link: any non-empty path is a post that
+    needs resolving, unless a post pattern already gives its id.
+    Post patterns are tried first (in order), then profile patterns.
+    """
+
+    code: str
+    hosts: tuple[str, ...]
+    short_hosts: tuple[str, ...] = ()
+    posts: tuple[UrlPattern, ...] = ()
+    profiles: tuple[UrlPattern, ...] = ()
+
+
+# --------------------------------------------------------------------------- the table
+
+_XHS_NOTE = r"(?P<id>[0-9a-fA-F]{24})"
+_DIGITS_ID = r"(?P<id>[0-9]+)"
+_WEIBO_MID = r"(?P<id>[0-9A-Za-z]{9,})"
+
+_PLATFORM_SPECS: tuple[PlatformSpec, ...] = (
+    PlatformSpec(
+        code="xiaohongshu",
+        hosts=("xiaohongshu.com",),
+        short_hosts=("xhslink.com",),
+        posts=(
+            UrlPattern(r"/explore/" + _XHS_NOTE, "https://www.xiaohongshu.com/explore/{id}"),
+            UrlPattern(r"/discovery/item/" + _XHS_NOTE, "https://www.xiaohongshu.com/explore/{id}"),
+            # the web app opens a note from a profile page as /user/profile/<uid>/<note id>
+            UrlPattern(
+                r"/user/profile/[0-9A-Za-z]+/" + _XHS_NOTE,
+                "https://www.xiaohongshu.com/explore/{id}",
+            ),
+        ),
+        profiles=(
+            UrlPattern(
+                r"/user/profile/(?P<id>[0-9A-Za-z]+)",
+                "https://www.xiaohongshu.com/user/profile/{id}",
+            ),
+        ),
+    ),
+    PlatformSpec(
+        code="douyin",
+        hosts=("douyin.com", "iesdouyin.com"),
+        short_hosts=("v.douyin.com",),
+        posts=(
+            # a post opened as a modal over any page: www.douyin.com/...?modal_id=<id>
+            UrlPattern(r".*", "https://www.douyin.com/video/{id}", query=r"modal_id=" + _DIGITS_ID),
+            UrlPattern(r"/video/" + _DIGITS_ID, "https://www.douyin.com/video/{id}"),
+            UrlPattern(r"/note/" + _DIGITS_ID, "https://www.douyin.com/note/{id}"),
+            UrlPattern(r"/share/video/" + _DIGITS_ID, "https://www.douyin.com/video/{id}"),
+            UrlPattern(r"/share/note/" + _DIGITS_ID, "https://www.douyin.com/note/{id}"),
+        ),
+        profiles=(
+            UrlPattern(
+                r"(?:/share)?/user/(?P<id>[0-9A-Za-z_.\-]+)", "https://www.douyin.com/user/{id}"
+            ),
+        ),
+    ),
+    PlatformSpec(
+        code="weibo",
+        hosts=("weibo.com", "weibo.cn"),
+        short_hosts=("t.cn",),
+        posts=(
+            UrlPattern(r"/(?:status|detail)/" + _WEIBO_MID, "https://m.weibo.cn/status/{id}"),
+            UrlPattern(
+                r"/(?P<uid>[0-9]+)/(?!(?:following|followers)$)" + _WEIBO_MID,
+                "https://weibo.com/{uid}/{id}",
+            ),
+        ),
+        profiles=(UrlPattern(r"/(?:u/|profile/)?(?P<id>[0-9]+)", "https://weibo.com/u/{id}"),),
+    ),
+    PlatformSpec(
+        code="bilibili",
+        hosts=("bilibili.com",),
+        short_hosts=("b23.tv",),
+        posts=(
+            # "BV" itself is case-insensitive; the 10 characters after it are not
+            UrlPattern(
+                r"/video/[Bb][Vv](?P<bv>[0-9A-Za-z]{10})",
+                "https://www.bilibili.com/video/BV{bv}",
+                post_id="BV{bv}",
+            ),
+            UrlPattern(
+                r"/video/[Aa][Vv](?P<av>[0-9]+)",
+                "https://www.bilibili.com/video/av{av}",
+                post_id="av{av}",
+            ),
+            # b23.tv/<BV id> redirects straight to the video: no need to resolve it
+            UrlPattern(
+                r"/[Bb][Vv](?P<bv>[0-9A-Za-z]{10})",
+                "https://www.bilibili.com/video/BV{bv}",
+                post_id="BV{bv}",
+                hosts=("b23.tv",),
+            ),
+        ),
+        profiles=(
+            UrlPattern(
+                r"/(?P<id>[0-9]+)(?:/.*)?",
+                "https://space.bilibili.com/{id}",
+                hosts=("space.bilibili.com",),
+            ),
+            UrlPattern(
+                r"/space/(?P<id>[0-9]+)(?:/.*)?",
+                "https://space.bilibili.com/{id}",
+                hosts=("m.bilibili.com",),
+            ),
+        ),
+    ),
+)
+
+#: The platform data table, keyed by platform code.
+PLATFORM_HOSTS: dict[str, PlatformSpec] = {spec.code: spec for spec in _PLATFORM_SPECS}
+
+# Query parameters that only track the share (who, when, from which app screen).
+_TRACKING_PARAM_PREFIXES = ("utm_", "xsec_", "share_", "spm")
+_TRACKING_PARAMS = frozenset(
+    {
+        "app_platform",
+        "app_version",
+        "apptime",
+        "appuid",
+        "author_share",
+        "bbid",
+        "enter_from",
+        "extra_params",
+        "fbclid",
+        "from_spmid",
+        "gclid",
+        "ignoreengage",
+        "is_copy_url",
+        "is_from_webapp",
+        "is_story_h5",
+        "previous_page",
+        "sender_device",
+        "shareredid",
+        "timestamp",
+        "ts",
+        "tt_from",
+        "u_code",
+        "unique_k",
+        "vd_source",
+        "xhsshare",
+    }
+)
+
+# --------------------------------------------------------------------------- URL finding
+
+# Characters a URL may contain here: RFC 3986 unreserved + reserved, minus quotes and
+# brackets (which in chat text close the URL far more often than they belong to it).
+# Everything else (whitespace, control characters, CJK, full-width punctuation, emoji)
+# ends the URL.
+_URL_CHARS = r"A-Za-z0-9\-._~:/?#@!$&*+,;=%"
+_AUTHORITY_CHARS = r"A-Za-z0-9\-._~%!$&*+,;=:@"
+# A second "http(s)://" starts the next URL, unless it is a query value ("?u=https://").
+_NOT_NEXT_URL = r"(?!(?<!=)https?://)"
+_URL_RE = re.compile(
+    r"(?:"
+    r"(?P<scheme>https?)://(?P<authority>(?:" + _NOT_NEXT_URL + r"[" + _AUTHORITY_CHARS + r"])*)"
+    r"|"
+    # scheme-less: a dotted host name that does not continue a word, path or e-mail address
+    r"(?<![A-Za-z0-9\-._@/%])"
+    r"(?P<host>[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)+)(?::[0-9]{1,5})?"
+    r"(?![A-Za-z0-9\-_@])"
+    r")"
+    r"(?P<rest>[/?#](?:" + _NOT_NEXT_URL + r"[" + _URL_CHARS + r"])*)?",
+    re.ASCII | re.IGNORECASE,
+)
+_TRAILING_JUNK = ".,;:!?*"
+
+
+def _host_in(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def _lookup_host(host: str) -> tuple[PlatformSpec | None, bool]:
+    """The platform owning ``host`` (longest matching domain wins) and whether it is short."""
+    best: PlatformSpec | None = None
+    best_len = -1
+    best_short = False
+    for spec in _PLATFORM_SPECS:
+        for domains, is_short in ((spec.short_hosts, True), (spec.hosts, False)):
+            for domain in domains:
+                if len(domain) > best_len and _host_in(host, domain):
+                    best, best_len, best_short = spec, len(domain), is_short
+    return best, best_short
+
+
+def _clean_query(query: str) -> str:
+    kept = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        name = pair.split("=", 1)[0].lower()
+        if name in _TRACKING_PARAMS or name.startswith(_TRACKING_PARAM_PREFIXES):
+            continue
+        kept.append(pair)
+    return "&".join(kept)
+
+
+def _split(url: str) -> tuple[SplitResult, str] | None:
+    """``urlsplit`` plus the normalised host, or None when the URL has no usable host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.rstrip(".")
+    if "." not in host or host.startswith(".") or ".." in host:
+        return None
+    return parts, host
+
+
+def _classify(url: str) -> Link | None:
+    """Classify ``url``, which has an http(s) scheme."""
+    split = _split(url)
+    if split is None:
+        return None
+    parts, host = split
+    raw_path = parts.path
+    path = raw_path.rstrip("/")
+    spec, is_short = _lookup_host(host)
+
+    if spec is None:
+        netloc = host
+        try:
+            if parts.port is not None:
+                netloc = f"{host}:{parts.port}"
+        except ValueError:
+            pass
+        query = _clean_query(parts.query)
+        canonical = f"{parts.scheme.lower()}://{netloc}{raw_path or '/'}"
+        canonical += f"?{query}" if query else ""
+        return Link(url, None, "other", None, canonical, False)
+
+    for pattern in spec.posts:
+        groups = pattern.match(host, path, parts.query)
+        if groups is not None:
+            return Link(
+                url,
+                spec.code,
+                "post",
+                pattern.post_id.format(**groups),
+                pattern.canonical.format(**groups),
+                False,
+            )
+
+    if is_short and path:
+        return Link(url, spec.code, "post", None, f"https://{host}{path}", True)
+
+    for pattern in spec.profiles:
+        groups = pattern.match(host, path, parts.query)
+        if groups is not None:
+            return Link(url, spec.code, "profile", None, pattern.canonical.format(**groups), False)
+
+    query = _clean_query(parts.query)
+    canonical = f"https://{host}{raw_path or '/'}" + (f"?{query}" if query else "")
+    return Link(url, spec.code, "other", None, canonical, False)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def classify_url(url: str) -> Link | None:
+    """Classify one URL (e.g. the final URL a short link resolved to).
+
+    A missing scheme is taken as ``https://``. Returns None when ``url`` has no usable
+    host. Unlike :func:`find_links`, the URL is taken whole: nothing is trimmed.
+    """
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url:
+        return None
+    full_url = url if re.match(r"https?://", url, re.ASCII | re.IGNORECASE) else "https://" + url
+    return _classify(full_url)
+
+
+def find_links(text: str) -> list[Link]:
+    """Every URL in ``text``, classified, in order of appearance, without duplicates.
+
+    Two links are duplicates when they have the same :attr:`Link.dedupe_key`; the first
+    one found is kept. URLs without a scheme count only when their host is a known
+    platform host. Never raises.
+    """
+    if not isinstance(text, str) or not text:
+        return []
+    links: list[Link] = []
+    seen: set[str] = set()
+    for m in _URL_RE.finditer(text):
+        found = m.group(0).rstrip(_TRAILING_JUNK)
+        if m.group("scheme") is not None:
+            full_url = found
+        else:
+            host = m.group("host").lower().rstrip(".")
+            if _lookup_host(host)[0] is None:
+                continue
+            full_url = "https://" + found
+        link = _classify(full_url)
+        if link is None or link.dedupe_key in seen:
+            continue
+        seen.add(link.dedupe_key)
+        links.append(link)
+    return links
+
+
+def post_links(text: str) -> list[Link]:
+    """Only the post links of :func:`find_links` (short links of a platform included)."""
+    return [link for link in find_links(text) if link.kind == "post"]

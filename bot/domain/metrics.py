@@ -1,0 +1,59 @@
+"""Parse `likes=120 comments=8 …` as creators type it (Chinese keys, 1.2万, 3k, 1,234)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+METRIC_FIELDS = ("likes", "comments", "shares", "favorites", "views")
+MAX_COUNT = 10**12
+
+KEY_ALIASES: dict[str, str] = {
+    "likes": "likes", "like": "likes", "点赞": "likes", "赞": "likes",
+    "comments": "comments", "comment": "comments", "评论": "comments",
+    "shares": "shares", "share": "shares", "转发": "shares", "分享": "shares",
+    "favorites": "favorites", "favorite": "favorites", "favs": "favorites", "收藏": "favorites",
+    "views": "views", "view": "views", "播放": "views", "阅读": "views", "浏览": "views",
+}  # fmt: skip
+_MULTIPLIERS = {"": 1, "k": 1_000, "w": 10_000, "万": 10_000, "m": 1_000_000}
+_PAIR = re.compile(r"([^\s=:：]+)\s*[=:：]\s*(\S+)")
+_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)(k|w|万|m)?$", re.IGNORECASE)
+
+
+@dataclass
+class ParsedMetrics:
+    values: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (token, problem code)
+
+
+def parse_count(text: str) -> int | None:
+    """'1,234' → 1234, '1.2万' / '1.2w' → 12000, '3k' → 3000; None when not a whole count."""
+    match = _NUMBER.match(text.replace(",", "").replace("，", "").strip())
+    if not match:
+        return None
+    try:
+        value = Decimal(match.group(1)) * _MULTIPLIERS[(match.group(2) or "").lower()]
+    except InvalidOperation:
+        return None
+    if value != value.to_integral_value() or value > MAX_COUNT:
+        return None
+    return int(value)
+
+
+def parse_metrics(text: str) -> ParsedMetrics:
+    result = ParsedMetrics()
+    consumed = _PAIR.sub(" ", text).split()
+    for leftover in consumed:
+        result.problems.append((leftover, "not_a_pair"))
+    for key, raw in _PAIR.findall(text):
+        name = KEY_ALIASES.get(key.lower())
+        if name is None:
+            result.problems.append((key, "unknown_metric"))
+            continue
+        count = parse_count(raw)
+        if count is None:
+            result.problems.append((f"{key}={raw}", "bad_number"))
+            continue
+        result.values[name] = count
+    return result

@@ -1,0 +1,42 @@
+"""Money in integer minor units (fen). Never floats."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+CURRENCY_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$"}
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def parse_yuan(value: object) -> int:
+    """'12.5' / 12 / '¥0.30' → fen. More than two decimals or a negative amount is an error.
+
+    YAML hands floats such as 0.2 over; their shortest repr is exact decimal text, so they are
+    converted through str(), never multiplied as floats.
+    """
+    if isinstance(value, bool) or value is None:
+        raise MoneyError(f"{value!r} is not an amount")
+    text = str(value).strip().replace(",", "")
+    for symbol in ("¥", "￥", "元", "CNY", "RMB"):
+        text = text.replace(symbol, "")
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise MoneyError(f"{value!r} is not an amount") from None
+    if not amount.is_finite():
+        raise MoneyError(f"{value!r} is not an amount")
+    if amount < 0:
+        raise MoneyError(f"{value!r} is negative")
+    fen = amount * 100
+    if fen != fen.to_integral_value():
+        raise MoneyError(f"{value!r} has more than two decimals")
+    return int(fen)
+
+
+def format_fen(fen: int, currency: str = "CNY") -> str:
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{CURRENCY_SYMBOLS.get(currency, currency + ' ')}{whole:,}.{cents:02d}"

@@ -1,0 +1,1 @@
+"""Multi-step conversations (see bot.core.flows for the engine)."""

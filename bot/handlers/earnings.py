@@ -1,0 +1,17 @@
+"""/earnings: always answered in private."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.identity import Role
+from bot.core.registry import command
+from bot.services.earnings import creator_earnings
+
+
+@command("earnings", keywords=("收益",), role=Role.CREATOR)
+async def earnings(ctx: Context) -> None:
+    assert ctx.caller.creator_id is not None
+    per_campaign = await creator_earnings(ctx.caller.creator_id)
+    await ctx.reply_dm("earnings/summary", campaigns=per_campaign)
+    if ctx.in_group:
+        await ctx.reply("earnings/sent_privately")

@@ -1,0 +1,36 @@
+"""/help and /lang."""
+
+from __future__ import annotations
+
+from bot.config import LOCALES
+from bot.core.context import Context
+from bot.core.registry import command
+from storage.models import Person
+
+
+@command("help", keywords=("帮助",))
+async def help_(ctx: Context) -> None:
+    renderer, locale = ctx.app.renderer, ctx.locale
+    entries = [
+        {
+            "usage": renderer.command_text(locale, spec.name, "usage") or f"/{spec.name}",
+            "summary": renderer.command_text(locale, spec.name, "summary"),
+            "keywords": spec.keywords,
+        }
+        for spec in ctx.app.registry.commands.values()
+        if not spec.hidden and ctx.caller.may(spec.role)
+    ]
+    await ctx.reply("general/help", entries=entries, caller=ctx.caller)
+
+
+@command("lang", keywords=("语言",))
+async def lang(ctx: Context) -> None:
+    wanted = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(
+        ctx.args.strip().lower().replace("-", "_")
+    )
+    if wanted not in LOCALES:
+        await ctx.reply("general/lang_usage")
+        return
+    await Person.filter(id=ctx.caller.person_id).update(locale=wanted)
+    ctx.caller.locale = wanted
+    await ctx.reply("general/lang_set")

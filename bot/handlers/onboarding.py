@@ -1,0 +1,44 @@
+"""/start CODE (onboarding) and /me."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.identity import Role
+from bot.core.registry import command
+from bot.services import audit, creators, invites, people
+from storage.models import Creator, Person
+
+
+@command("start", keywords=("报名",))
+async def start(ctx: Context) -> None:
+    code = ctx.args.split()[0] if ctx.args.split() else ""
+    if ctx.in_group:
+        await ctx.reply("onboarding/dm_me", code=code)
+        return
+    if not code:
+        template = "onboarding/welcome_back" if ctx.caller.creator_id else "onboarding/need_code"
+        await ctx.reply(template, caller=ctx.caller)
+        return
+    invite = await invites.usable_invite(code, ctx.now)
+    if invite.role != Role.CREATOR.value:
+        await invites.redeem(invite)
+        person = await Person.get(id=ctx.caller.person_id)
+        await people.grant(person, Role(invite.role), invite.brand, invite.created_by_id)  # type: ignore[attr-defined]
+        await audit.record(ctx.caller.person_id, "invite.redeem", invite.code, role=invite.role)
+        await ctx.reply("onboarding/staff_joined", role=invite.role, brand=invite.brand)
+        return
+    if ctx.caller.creator_id:
+        creator = await Creator.get(id=ctx.caller.creator_id)
+        campaign = await creators.join_brand_via(creator, invite)
+        await ctx.reply("onboarding/joined_again", brand=invite.brand, campaign=campaign)
+        return
+    await ctx.app.flows.start(
+        ctx, "onboarding", {"invite": invite.code, "brand": invite.brand.name}
+    )
+
+
+@command("me", keywords=("我的",), role=Role.CREATOR)
+async def me(ctx: Context) -> None:
+    assert ctx.caller.creator_id is not None
+    profile = await creators.profile(ctx.caller.creator_id)
+    await ctx.reply("onboarding/me", profile=profile, caller=ctx.caller)

@@ -1,0 +1,153 @@
+"""/submit (and post links in groups), /review, /approve, /reject, /metrics."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.identity import Role
+from bot.core.messages import Choice
+from bot.core.registry import command, group_catcher
+from bot.domain.campaign_spec import CODE_PATTERN
+from bot.domain.links import post_links
+from bot.domain.metrics import parse_metrics
+from bot.domain.pricing import Pricing, price_post
+from bot.services import campaigns, submissions
+from storage.models import Campaign, ChatGroup, Creator, RoleGrant
+
+REVIEW_PAGE = 5
+
+
+@command("submit", keywords=("提交", "交作业"), role=Role.CREATOR)
+async def submit(ctx: Context) -> None:
+    code, text = await _leading_campaign_code(ctx.args)
+    if not text:
+        await ctx.reply("submissions/usage")
+        return
+    await _submit(ctx, code, text)
+
+
+@group_catcher
+async def catch_group_post_link(ctx: Context) -> bool:
+    """A post link from an enrolled creator in a group counts as a submission."""
+    if ctx.caller.creator_id is None or not post_links(ctx.incoming.text):
+        return False
+    if not await campaigns.enrolled_campaign_ids(ctx.caller.creator_id):
+        return False
+    group = await ChatGroup.get_or_none(
+        platform=ctx.incoming.platform, chat_id=ctx.incoming.chat.chat_id
+    )
+    code = None
+    if group and group.campaign_id:  # type: ignore[attr-defined]
+        code = (await Campaign.get(id=group.campaign_id)).code  # type: ignore[attr-defined]
+    await _submit(ctx, code, ctx.incoming.text)
+    return True
+
+
+async def _submit(ctx: Context, code: str | None, text: str) -> None:
+    assert ctx.caller.creator_id is not None
+    link = submissions.pick_post_link(text)
+    campaign = await campaigns.creator_campaign(ctx.caller.creator_id, code, "submit", then=text)
+    creator = await Creator.get(id=ctx.caller.creator_id)
+    result = await submissions.submit(
+        creator, campaign, link, ctx.incoming.platform, ctx.incoming.chat.chat_id, ctx.now
+    )
+    submission = result.submission
+    await ctx.reply("submissions/received", submission=submission, campaign=campaign)
+    if "leak" in submission.flags:
+        for grant in await RoleGrant.filter(role=Role.MANAGER.value, brand_id=campaign.brand_id):  # type: ignore[attr-defined]
+            await ctx.notify(
+                grant.person_id,  # type: ignore[attr-defined]
+                "submissions/leak_alert",
+                submission=submission,
+                campaign=campaign,
+                creator_name=ctx.caller.name,
+            )
+
+
+async def _leading_campaign_code(args: str) -> tuple[str | None, str]:
+    """`/submit CODE link…` names the campaign; `/submit link…` leaves it to context."""
+    first, _, rest = args.strip().partition(" ")
+    if CODE_PATTERN.match(first) and await Campaign.exists(code=first.upper()):
+        return first, rest.strip()
+    return None, args.strip()
+
+
+@command("review", keywords=("审核",), role=Role.MANAGER)
+async def review(ctx: Context) -> None:
+    code = ctx.args.split()[0] if ctx.args.split() else None
+    items, total = await submissions.review_queue(ctx.caller, code, REVIEW_PAGE)
+    if not items:
+        await ctx.reply("review/empty", code=code)
+        return
+    choices = []
+    for item in items:
+        choices.append(
+            Choice(ctx.render("review/approve_label", id=item.id), f"/approve {item.id}")
+        )
+        choices.append(Choice(ctx.render("review/reject_label", id=item.id), f"/reject {item.id}"))
+    await ctx.reply("review/queue", items=items, total=total, choices=choices)
+
+
+@command("approve", keywords=("通过",), role=Role.MANAGER)
+async def approve(ctx: Context) -> None:
+    submission_id = _submission_id(ctx.args)
+    if submission_id is None:
+        await ctx.reply("review/approve_usage")
+        return
+    await decide(ctx, submission_id, approve=True, reason="")
+
+
+@command("reject", keywords=("驳回",), role=Role.MANAGER)
+async def reject(ctx: Context) -> None:
+    submission_id = _submission_id(ctx.args)
+    if submission_id is None:
+        await ctx.reply("review/reject_usage")
+        return
+    reason = ctx.args.split(maxsplit=1)[1].strip() if len(ctx.args.split()) > 1 else ""
+    if not reason:
+        await submissions.managed_submission(ctx.caller, submission_id)
+        await ctx.app.flows.start(ctx, "reject_reason", {"id": submission_id})
+        return
+    await decide(ctx, submission_id, approve=False, reason=reason)
+
+
+async def decide(ctx: Context, submission_id: int, approve: bool, reason: str) -> None:
+    submission = await submissions.decide(ctx.caller, submission_id, approve, reason, ctx.now)
+    await ctx.reply("review/decided", submission=submission)
+    await ctx.notify(
+        submission.creator.person_id,  # type: ignore[attr-defined]
+        "review/creator_notice",
+        submission=submission,
+        campaign=submission.campaign,
+    )
+
+
+def _submission_id(args: str) -> int | None:
+    first = args.split()[0].lstrip("#") if args.split() else ""
+    return int(first) if first.isdigit() and len(first) < 10 else None
+
+
+@command("metrics", keywords=("数据",), role=Role.CREATOR)
+async def metrics(ctx: Context) -> None:
+    assert ctx.caller.creator_id is not None
+    submission_id = _submission_id(ctx.args)
+    rest = ctx.args.split(maxsplit=1)[1] if len(ctx.args.split()) > 1 else ""
+    parsed = parse_metrics(rest)
+    if submission_id is None or (not parsed.values and not parsed.problems):
+        await ctx.reply("submissions/metrics_usage")
+        return
+    if parsed.problems:
+        await ctx.reply("submissions/metrics_problems", problems=parsed.problems)
+        return
+    submission = await submissions.own_submission(ctx.caller.creator_id, submission_id)
+    await submissions.record_metrics(submission, parsed.values, ctx.caller.person_id)
+    latest = await submissions.latest_metrics(submission.id)
+    earning = None
+    if submission.status == submissions.APPROVED:
+        earning = price_post(Pricing.from_spec(submission.campaign.spec["pricing"]), latest)
+    await ctx.reply(
+        "submissions/metrics_recorded",
+        submission=submission,
+        metrics=latest,
+        earning=earning,
+        currency=submission.campaign.currency,
+    )

@@ -1,0 +1,127 @@
+"""Brands, campaigns and enrollments."""
+
+from __future__ import annotations
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.core.errors import UserError
+from bot.core.identity import Role
+from bot.core.messages import Choice
+from bot.domain.campaign_spec import CampaignSpec, Problem, SpecError
+from bot.services import audit
+from bot.services.people import Caller
+from storage.models import Brand, Campaign, Creator, Enrollment, Invite
+
+LIVE = "live"
+
+
+async def brand_by_code(code: str) -> Brand | None:
+    return await Brand.get_or_none(code=code.strip().upper())
+
+
+async def ensure_brand(code: str) -> tuple[Brand, bool]:
+    code = code.strip().upper()
+    return await Brand.get_or_create(code=code, defaults={"name": code})
+
+
+async def create_campaign(spec: CampaignSpec, caller: Caller) -> Campaign:
+    """Store a validated spec; nothing is saved when any check fails."""
+    brand = await brand_by_code(spec.brand)
+    if brand is None:
+        raise SpecError([Problem("brand", "unknown_brand", spec.brand)])
+    if not caller.manages(brand.id):
+        raise SpecError([Problem("brand", "not_your_brand", spec.brand)])
+    if await Campaign.exists(code=spec.code):
+        raise SpecError([Problem("code", "taken", spec.code)])
+    async with in_transaction():
+        try:
+            campaign = await Campaign.create(
+                code=spec.code,
+                brand=brand,
+                name=spec.name,
+                status=LIVE,
+                timezone=spec.timezone,
+                event_at=spec.event_at,
+                embargo_at=spec.embargo_at,
+                deadline_at=spec.deadline_at,
+                currency=spec.pricing.currency,
+                spec=spec.to_storage(),
+                created_by_id=caller.person_id,
+            )
+        except IntegrityError:
+            raise SpecError([Problem("code", "taken", spec.code)]) from None
+        await audit.record(caller.person_id, "campaign.create", spec.code, brand=brand.code)
+    return campaign
+
+
+async def campaign_by_code(code: str) -> Campaign:
+    campaign = await Campaign.get_or_none(code=code.strip().upper()).prefetch_related("brand")
+    if campaign is None:
+        raise UserError("campaigns/unknown", code=code.strip()[:40])
+    return campaign
+
+
+async def managed_campaign(caller: Caller, code: str) -> Campaign:
+    campaign = await campaign_by_code(code)
+    if not caller.manages(campaign.brand_id):  # type: ignore[attr-defined]
+        raise UserError("campaigns/not_yours", code=campaign.code)
+    return campaign
+
+
+async def visible_campaigns(caller: Caller) -> list[Campaign]:
+    """Live campaigns of the caller's brands (admins see all), and those the caller is in."""
+    query = Campaign.filter(status=LIVE)
+    if not caller.is_admin:
+        brand_ids = caller.brand_ids(Role.MANAGER, Role.BRAND, Role.CREATOR)
+        enrolled = await enrolled_campaign_ids(caller.creator_id)
+        query = (
+            query.filter(brand_id__in=list(brand_ids) or [0])
+            if not enrolled
+            else (
+                Campaign.filter(status=LIVE, brand_id__in=list(brand_ids) or [0])
+                | Campaign.filter(status=LIVE, id__in=enrolled)  # type: ignore[operator]
+            )
+        )
+    return await query.order_by("embargo_at").prefetch_related("brand")
+
+
+async def enrolled_campaign_ids(creator_id: int | None) -> list[int]:
+    if creator_id is None:
+        return []
+    return await Enrollment.filter(creator_id=creator_id, status="active").values_list(
+        "campaign_id", flat=True
+    )  # type: ignore[return-value]
+
+
+async def enroll(creator: Creator, campaign: Campaign, invite: Invite | None = None) -> bool:
+    """Enroll; False when already enrolled."""
+    _, created = await Enrollment.get_or_create(
+        campaign=campaign, creator=creator, defaults={"invite": invite, "status": "active"}
+    )
+    return created
+
+
+async def creator_campaign(
+    creator_id: int, code: str | None, command: str, then: str = ""
+) -> Campaign:
+    """The campaign a creator means: the one named, or their only live one; else ask which."""
+    if code:
+        campaign = await campaign_by_code(code)
+        if not await Enrollment.exists(campaign_id=campaign.id, creator_id=creator_id):
+            raise UserError("campaigns/not_enrolled", code=campaign.code)
+        return campaign
+    campaigns = await Campaign.filter(
+        status=LIVE, enrollments__creator_id=creator_id, enrollments__status="active"
+    ).order_by("embargo_at")
+    if not campaigns:
+        raise UserError("campaigns/none_enrolled")
+    if len(campaigns) == 1:
+        return campaigns[0]
+    raise UserError(
+        "campaigns/which",
+        choices=[
+            Choice(f"{c.code} {c.name}", f"/{command} {c.code} {then}".strip()) for c in campaigns
+        ],
+        command=command,
+    )

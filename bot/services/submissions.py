@@ -1,0 +1,170 @@
+"""Post submissions: checks on the way in, the review queue, decisions and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.core.errors import UserError
+from bot.core.identity import Role
+from bot.domain.links import Link, find_links
+from bot.domain.pricing import Metrics
+from bot.services import audit
+from bot.services.people import Caller
+from storage.models import Campaign, Creator, MetricSnapshot, Submission
+
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+MAX_REASON = 500
+
+
+@dataclass
+class Submitted:
+    submission: Submission
+    link: Link
+
+
+def pick_post_link(text: str) -> Link:
+    """The one post link in a text, or a UserError saying what is wrong with it."""
+    links = find_links(text)
+    if not links:
+        raise UserError("submissions/no_link")
+    posts = [link for link in links if link.kind == "post"]
+    if len(posts) > 1:
+        raise UserError("submissions/several_links", count=len(posts))
+    if posts:
+        return posts[0]
+    link = links[0]
+    if link.platform is None:
+        raise UserError("submissions/unsupported_link", url=link.url[:200])
+    raise UserError(
+        "submissions/not_a_post", url=link.url[:200], kind=link.kind, platform=link.platform
+    )
+
+
+async def submit(
+    creator: Creator,
+    campaign: Campaign,
+    link: Link,
+    source_platform: str,
+    source_chat: str,
+    now: datetime,
+) -> Submitted:
+    platforms = campaign.spec.get("platforms", [])
+    if link.platform not in platforms:
+        raise UserError(
+            "submissions/platform_not_allowed", platform=link.platform, allowed=platforms
+        )
+    existing = await Submission.get_or_none(dedupe_key=link.dedupe_key)
+    if existing is not None:
+        raise _duplicate(existing, creator)
+    flags = []
+    if now < campaign.embargo_at:
+        flags.append("leak")
+    if now > campaign.deadline_at:
+        flags.append("late")
+    try:
+        submission = await Submission.create(
+            campaign=campaign,
+            creator=creator,
+            platform=link.platform,
+            url=link.url[:1000],
+            canonical_url=link.canonical_url[:1000],
+            post_id=link.post_id,
+            dedupe_key=link.dedupe_key[:1100],
+            status=PENDING,
+            flags=flags,
+            source_platform=source_platform,
+            source_chat=source_chat,
+        )
+    except IntegrityError:  # the same post arrived twice at once
+        raise _duplicate(await Submission.get(dedupe_key=link.dedupe_key), creator) from None
+    return Submitted(submission, link)
+
+
+def _duplicate(existing: Submission, creator: Creator) -> UserError:
+    if existing.creator_id == creator.id:  # type: ignore[attr-defined]
+        return UserError("submissions/duplicate_own", id=existing.id, status=existing.status)
+    return UserError("submissions/duplicate_other")
+
+
+async def review_queue(
+    caller: Caller, campaign_code: str | None, limit: int
+) -> tuple[list[Submission], int]:
+    """Pending submissions on brands the caller manages, oldest first, and how many in all."""
+    query = Submission.filter(status=PENDING)
+    if not caller.is_admin:
+        query = query.filter(campaign__brand_id__in=list(caller.brand_ids(Role.MANAGER)) or [0])
+    if campaign_code:
+        query = query.filter(campaign__code=campaign_code.strip().upper())
+    total = await query.count()
+    items = await query.order_by("id").limit(limit).prefetch_related("campaign", "creator__person")
+    return items, total
+
+
+async def managed_submission(caller: Caller, submission_id: int) -> Submission:
+    submission = await Submission.get_or_none(id=submission_id).prefetch_related(
+        "campaign", "creator__person"
+    )
+    if submission is None or not caller.manages(submission.campaign.brand_id):  # type: ignore[attr-defined]
+        raise UserError("submissions/unknown", id=submission_id)
+    return submission
+
+
+async def decide(
+    caller: Caller, submission_id: int, approve: bool, reason: str, now: datetime
+) -> Submission:
+    async with in_transaction():
+        submission = await managed_submission(caller, submission_id)
+        if submission.status != PENDING:
+            raise UserError("review/already_decided", id=submission.id, status=submission.status)
+        submission.status = APPROVED if approve else REJECTED
+        submission.reason = reason[:MAX_REASON] or None
+        submission.decided_at = now
+        submission.decided_by_id = caller.person_id  # type: ignore[attr-defined]
+        # Only a still-pending row changes: a concurrent decision wins once.
+        changed = await Submission.filter(id=submission.id, status=PENDING).update(
+            status=submission.status,
+            reason=submission.reason,
+            decided_at=now,
+            decided_by_id=caller.person_id,
+        )
+        if not changed:
+            raise UserError("review/already_decided", id=submission.id, status="decided")
+        await audit.record(
+            caller.person_id,
+            f"submission.{submission.status}",
+            f"submission:{submission.id}",
+            reason=reason,
+        )
+    return submission
+
+
+async def own_submission(creator_id: int, submission_id: int) -> Submission:
+    """A creator's own submission; someone else's looks exactly like a missing one."""
+    submission = await Submission.get_or_none(
+        id=submission_id, creator_id=creator_id
+    ).prefetch_related("campaign")
+    if submission is None:
+        raise UserError("submissions/unknown", id=submission_id)
+    return submission
+
+
+async def record_metrics(
+    submission: Submission, values: dict[str, int], reported_by: int, source: str = "creator"
+) -> MetricSnapshot:
+    """A new snapshot; fields not given keep their last reported value."""
+    last = await latest_metrics(submission.id)
+    merged = {name: values.get(name, getattr(last, name)) for name in Metrics.__dataclass_fields__}
+    return await MetricSnapshot.create(
+        submission=submission, source=source, reported_by_id=reported_by, **merged
+    )
+
+
+async def latest_metrics(submission_id: int) -> Metrics:
+    snapshot = await MetricSnapshot.filter(submission_id=submission_id).order_by("-id").first()
+    if snapshot is None:
+        return Metrics()
+    return Metrics(**{name: getattr(snapshot, name) for name in Metrics.__dataclass_fields__})

@@ -1,0 +1,1 @@
+"""Persistence: tortoise models, database set-up and aerich migrations."""

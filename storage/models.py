@@ -1,0 +1,332 @@
+"""Tortoise models. Schema changes go through aerich migrations (see storage/migrations/README.md).
+
+Money is integer minor units (fen) with a currency; times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from bot.core.clock import Clock, SystemClock
+
+_clock: Clock = SystemClock()
+
+
+def set_clock(clock: Clock) -> None:
+    """Rows get `created_at` from the app's clock, so tests and the console can move time."""
+    global _clock
+    _clock = clock
+
+
+def now() -> Any:
+    return _clock.now()
+
+
+class TimestampedModel(Model):
+    id = fields.IntField(primary_key=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        abstract = True
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.created_at is None:
+            self.created_at = _clock.now()
+        await super().save(*args, **kwargs)
+
+
+class Brand(TimestampedModel):
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=100)
+
+    class Meta:
+        table = "brands"
+
+
+class Person(TimestampedModel):
+    display_name = fields.CharField(max_length=100, default="")
+    locale = fields.CharField(max_length=8, null=True)
+
+    class Meta:
+        table = "people"
+
+
+class Identity(TimestampedModel):
+    """A person's account on one platform; one person may link several."""
+
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="identities", on_delete=fields.CASCADE
+    )
+    platform = fields.CharField(max_length=16)
+    user_id = fields.CharField(max_length=64)
+    username = fields.CharField(max_length=100, null=True)
+    last_seen_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "identities"
+        unique_together = (("platform", "user_id"),)
+
+
+class RoleGrant(TimestampedModel):
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="roles", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16)
+    brand: fields.ForeignKeyNullableRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="grants", null=True, on_delete=fields.CASCADE
+    )
+    granted_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="grants_given", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "role_grants"
+        unique_together = (("person", "role", "brand"),)
+
+
+class Campaign(TimestampedModel):
+    code = fields.CharField(max_length=32, unique=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="campaigns", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=200)
+    status = fields.CharField(max_length=16, default="live")
+    timezone = fields.CharField(max_length=64)
+    event_at = fields.DatetimeField()
+    embargo_at = fields.DatetimeField()
+    deadline_at = fields.DatetimeField()
+    currency = fields.CharField(max_length=3, default="CNY")
+    # The validated campaign spec (platforms, messages, hashtags, pricing in fen ...), see
+    # bot.domain.campaign_spec.CampaignSpec.
+    spec = fields.JSONField()
+    created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="campaigns_created", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "campaigns"
+
+
+class Invite(TimestampedModel):
+    code = fields.CharField(max_length=32, unique=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="invites", on_delete=fields.CASCADE
+    )
+    campaign: fields.ForeignKeyNullableRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="invites", null=True, on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=16, default="creator")
+    max_uses = fields.IntField(null=True)
+    uses = fields.IntField(default=0)
+    expires_at = fields.DatetimeField(null=True)
+    created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="invites_created", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "invites"
+
+
+class Creator(TimestampedModel):
+    person: fields.OneToOneRelation[Person] = fields.OneToOneField(
+        "models.Person", related_name="creator", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=8)  # koc | kos
+    kos_type = fields.CharField(max_length=16, null=True)  # dealer | store | employee | agent
+    city = fields.CharField(max_length=64)
+    niches = fields.JSONField(default=list)
+    tier = fields.CharField(max_length=8)
+    points = fields.IntField(default=0)
+    consent_at = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="active")
+
+    class Meta:
+        table = "creators"
+
+
+class SocialAccount(TimestampedModel):
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="accounts", on_delete=fields.CASCADE
+    )
+    platform = fields.CharField(max_length=32)
+    handle = fields.CharField(max_length=200)
+    followers = fields.IntField(default=0)
+
+    class Meta:
+        table = "social_accounts"
+        unique_together = (("creator", "platform", "handle"),)
+
+
+class ChatGroup(TimestampedModel):
+    platform = fields.CharField(max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    title = fields.CharField(max_length=200, null=True)
+    brand: fields.ForeignKeyNullableRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="groups", null=True, on_delete=fields.SET_NULL
+    )
+    campaign: fields.ForeignKeyNullableRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="groups", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "chat_groups"
+        unique_together = (("platform", "chat_id"),)
+
+
+class Enrollment(TimestampedModel):
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="enrollments", on_delete=fields.CASCADE
+    )
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="enrollments", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=16, default="active")
+    invite: fields.ForeignKeyNullableRelation[Invite] = fields.ForeignKeyField(
+        "models.Invite", related_name="enrollments", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "enrollments"
+        unique_together = (("campaign", "creator"),)
+
+
+class Submission(TimestampedModel):
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="submissions", on_delete=fields.RESTRICT
+    )
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="submissions", on_delete=fields.RESTRICT
+    )
+    platform = fields.CharField(max_length=32)
+    url = fields.CharField(max_length=1000)
+    canonical_url = fields.CharField(max_length=1000)
+    post_id = fields.CharField(max_length=128, null=True)
+    # One post may be submitted once, by anyone, in any campaign.
+    dedupe_key = fields.CharField(max_length=1100, unique=True)
+    status = fields.CharField(max_length=16, default="pending")  # pending | approved | rejected
+    flags = fields.JSONField(default=list)  # e.g. ["leak", "late"]
+    reason = fields.TextField(null=True)
+    decided_at = fields.DatetimeField(null=True)
+    decided_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="decisions", null=True, on_delete=fields.SET_NULL
+    )
+    source_platform = fields.CharField(max_length=16)
+    source_chat = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "submissions"
+
+
+class MetricSnapshot(TimestampedModel):
+    submission: fields.ForeignKeyRelation[Submission] = fields.ForeignKeyField(
+        "models.Submission", related_name="metrics", on_delete=fields.CASCADE
+    )
+    likes = fields.BigIntField(default=0)
+    comments = fields.BigIntField(default=0)
+    shares = fields.BigIntField(default=0)
+    favorites = fields.BigIntField(default=0)
+    views = fields.BigIntField(default=0)
+    source = fields.CharField(max_length=16, default="creator")  # creator | import
+    reported_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="metric_reports", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "metric_snapshots"
+
+
+class LedgerEntry(TimestampedModel):
+    """Append-only: corrections are new entries, never edits."""
+
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="ledger", on_delete=fields.RESTRICT
+    )
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="ledger", on_delete=fields.RESTRICT
+    )
+    submission: fields.ForeignKeyNullableRelation[Submission] = fields.ForeignKeyField(
+        "models.Submission", related_name="ledger", null=True, on_delete=fields.RESTRICT
+    )
+    kind = fields.CharField(max_length=16)  # accrual | adjustment | reversal | payout
+    amount_fen = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    basis = fields.JSONField(default=dict)
+    actor: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="ledger_actions", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "ledger_entries"
+
+
+class FlowState(TimestampedModel):
+    """A conversation in progress, keyed by (platform, chat, user): survives restarts."""
+
+    platform = fields.CharField(max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    user_id = fields.CharField(max_length=64)
+    flow = fields.CharField(max_length=32)
+    step = fields.CharField(max_length=32)
+    data = fields.JSONField(default=dict)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "flow_states"
+        unique_together = (("platform", "chat_id", "user_id"),)
+
+
+class ChoiceMenu(TimestampedModel):
+    """The last numbered options offered to a user in a chat, so that "2" means option two."""
+
+    platform = fields.CharField(max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    user_id = fields.CharField(max_length=64)
+    values = fields.JSONField(default=list)
+
+    class Meta:
+        table = "choice_menus"
+        unique_together = (("platform", "chat_id", "user_id"),)
+
+
+class ProcessedMessage(TimestampedModel):
+    """Inbound message keys already handled: a replayed update is dropped."""
+
+    platform = fields.CharField(max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    message_id = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "processed_messages"
+        unique_together = (("platform", "chat_id", "message_id"),)
+
+
+class OutboxMessage(TimestampedModel):
+    """Every message the bot sends, recorded before it is sent."""
+
+    platform = fields.CharField(max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    payload = fields.JSONField()
+    status = fields.CharField(max_length=16, default="pending")  # pending | sent | failed
+    not_before = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+    platform_message_id = fields.CharField(max_length=64, null=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"
+
+
+class AuditLog(TimestampedModel):
+    actor: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="audit", null=True, on_delete=fields.SET_NULL
+    )
+    action = fields.CharField(max_length=64)
+    target = fields.CharField(max_length=200, default="")
+    data = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "audit_log"
