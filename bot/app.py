@@ -46,13 +46,14 @@ class App:
         for module in FLOW_MODULES:
             self.flows.register(importlib.import_module(module).FLOW)
         self.dispatcher = Dispatcher(self)
+        self.database = db.Database(self.settings.database_url)
 
     async def start(self) -> None:
         await db.migrate(self.settings.database_url)
-        await db.connect(self.settings.database_url, self.clock)
+        await self.database.open(self.clock)
 
     async def stop(self) -> None:
-        await db.close()
+        await self.database.close()
 
     async def tick(self) -> None:
         """Run what has come due on the clock (the console's `!advance` calls this)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from aerich import Command
-from tortoise import Tortoise
+from tortoise import timezone as tortoise_timezone
+from tortoise.context import TortoiseContext
 
 from bot.core.clock import Clock, SystemClock
 from storage import models
@@ -34,19 +38,53 @@ def _normalized_url(url: str) -> str:
 
 async def migrate(database_url: str) -> list[str]:
     """Apply every pending migration (idempotent); returns the versions applied now."""
-    command = Command(tortoise_config(database_url), app=APP, location=str(MIGRATIONS_DIR))
-    async with command:
-        await command.init()
-        return await command.upgrade(run_in_transaction=True)
+    # aerich opens and closes its own connections: give it a context of its own.
+    with TortoiseContext(), _environment_kept(TORTOISE_ENV_KEYS):
+        command = Command(tortoise_config(database_url), app=APP, location=str(MIGRATIONS_DIR))
+        async with command:
+            await command.init()
+            return await command.upgrade(run_in_transaction=True)
 
 
-async def connect(database_url: str, clock: Clock | None = None) -> None:
-    """Open the app's connections; timestamps come from `clock` (the app's injectable clock)."""
-    models.set_clock(clock or SystemClock())
-    # The global fallback lets tasks and threads started outside this context (platform
-    # adapters, the scheduler) use the same connections.
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+# tortoise writes its time zone settings into os.environ (TIMEZONE=UTC): that is our own
+# TIMEZONE variable, so it is put back after tortoise has read and cached its values.
+TORTOISE_ENV_KEYS = ("TIMEZONE", "USE_TZ")
 
 
-async def close() -> None:
-    await Tortoise.close_connections()
+@contextmanager
+def _environment_kept(keys: tuple[str, ...]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in keys}
+    try:
+        yield
+    finally:
+        tortoise_timezone.get_use_tz()
+        tortoise_timezone.get_default_timezone()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Database:
+    """The app's connections, in a tortoise context the app owns (several apps may run in turn)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._context: TortoiseContext | None = None
+
+    async def open(self, clock: Clock | None = None) -> None:
+        models.set_clock(clock or SystemClock())
+        self._context = TortoiseContext().__enter__()
+        # The global fallback lets tasks and threads started outside this context (platform
+        # adapters, the scheduler) use the same connections.
+        with _environment_kept(TORTOISE_ENV_KEYS):
+            await self._context.init(
+                config=tortoise_config(self.database_url), _enable_global_fallback=True
+            )
+
+    async def close(self) -> None:
+        if self._context is not None:
+            await self._context.close_connections()
+            self._context.__exit__(None, None, None)
+            self._context = None

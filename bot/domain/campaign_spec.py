@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -154,22 +154,27 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _localize_times(data: dict[str, Any], problems: list[Problem]) -> None:
-    """Naive times are in the campaign's time zone; everything becomes aware UTC-comparable."""
+    """Naive times are in the campaign's time zone, a bare date is its midnight; all become aware.
+
+    With an unknown time zone the problem is reported and UTC stands in, so that the other
+    fields are still checked and every problem is named at once.
+    """
     try:
-        zone = ZoneInfo(str(data["timezone"]))
+        zone: tzinfo = ZoneInfo(str(data["timezone"]))
     except (ZoneInfoNotFoundError, ValueError, KeyError):
         problems.append(Problem("timezone", "bad_timezone", str(data.get("timezone", ""))))
-        return
+        zone = UTC
     for name in TIME_FIELDS:
         value = data.get(name)
-        if value is None:
-            continue
         if isinstance(value, str):
-            value = parse_local_time(value)
-            if value is None:
-                problems.append(Problem(name, "bad_time", str(data[name])))
+            parsed = parse_local_time(value)
+            if parsed is None:
+                problems.append(Problem(name, "bad_time", value))
                 data.pop(name)
                 continue
+            value = parsed
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, time())
         if isinstance(value, datetime):
             data[name] = value.replace(tzinfo=zone) if value.tzinfo is None else value
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, localcontext
 
 METRIC_FIELDS = ("likes", "comments", "shares", "favorites", "views")
 MAX_COUNT = 10**12
@@ -32,12 +32,14 @@ def parse_count(text: str) -> int | None:
     match = _NUMBER.match(text.replace(",", "").replace("，", "").strip())
     if not match:
         return None
-    try:
-        value = Decimal(match.group(1)) * _MULTIPLIERS[(match.group(2) or "").lower()]
-    except InvalidOperation:
+    number = Decimal(match.group(1))
+    if number > MAX_COUNT:
         return None
-    if value != value.to_integral_value() or value > MAX_COUNT:
-        return None
+    with localcontext() as context:  # exact: as many digits as the text has
+        context.prec = len(number.as_tuple().digits) + 10
+        value = number * _MULTIPLIERS[(match.group(2) or "").lower()]
+        if value != value.to_integral_value() or value > MAX_COUNT:
+            return None
     return int(value)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
+MAX_YUAN = 10**12  # far above any campaign; keeps every amount inside a 64-bit fen column
 CURRENCY_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$"}
 
 
@@ -30,9 +31,14 @@ def parse_yuan(value: object) -> int:
         raise MoneyError(f"{value!r} is not an amount")
     if amount < 0:
         raise MoneyError(f"{value!r} is negative")
-    fen = amount * 100
-    if fen != fen.to_integral_value():
-        raise MoneyError(f"{value!r} has more than two decimals")
+    if amount > MAX_YUAN:
+        raise MoneyError(f"{value!r} is too large")
+    # Exact arithmetic: enough precision for every digit the text has (no silent rounding).
+    with localcontext() as context:
+        context.prec = len(amount.as_tuple().digits) + 10
+        fen = amount * 100
+        if fen != fen.to_integral_value():
+            raise MoneyError(f"{value!r} has more than two decimals")
     return int(fen)
 
 
