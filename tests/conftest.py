@@ -84,7 +84,9 @@ MANAGER_SETUP = (
 )
 
 
-def onboarding_answers(user: str, followers: str = "3200", code: str = "ACME-KOC") -> tuple[str, ...]:
+def onboarding_answers(
+    user: str, followers: str = "3200", code: str = "ACME-KOC"
+) -> tuple[str, ...]:
     """A KOC with one Xiaohongshu account, agreeing to the rules."""
     return (
         f"{user}@dm: /start {code}",

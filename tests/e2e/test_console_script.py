@@ -13,7 +13,9 @@ from tests.conftest import SCRIPTS
 NOW = "2026-05-20T11:00:00+08:00"
 
 
-def run_console(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_console(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     environment = {
         **os.environ,
         "DATABASE_URL": f"sqlite://{tmp_path / 'koxbot.sqlite3'}",
@@ -40,7 +42,9 @@ def test_whole_loop_from_a_script(tmp_path: Path) -> None:
     assert any(t.startswith("邀请码：ACME-KOC") for t in texts)
     done = next(t for t in texts if t.startswith("报名成功"))
     assert "等级：B（1千+粉丝）" in done
-    assert any("小红书：#ACME春季新车 #试驾" in t and "微博：#ACME春季新车# #试驾#" in t for t in texts)
+    assert any(
+        "小红书：#ACME春季新车 #试驾" in t and "微博：#ACME春季新车# #试驾#" in t for t in texts
+    )
 
     received = [m for m in messages if m["text"].startswith("已收到作品")]
     assert [(m["chat"], m["to"]) for m in received] == [("dm", "ada"), ("car-club", "ada")]
@@ -56,7 +60,10 @@ def test_whole_loop_from_a_script(tmp_path: Path) -> None:
     earnings = [m for m in messages if m["text"].startswith("💰")]
     assert len(earnings) == 1 and (earnings[0]["chat"], earnings[0]["to"]) == ("dm", "ada")
     assert "合计 ¥2,457.00" in earnings[0]["text"]
-    assert "#1 小红书：¥2,457.00（固定 ¥50.00 + 互动 12035 × ¥0.20 = ¥2,407.00）" in earnings[0]["text"]
+    assert (
+        "#1 小红书：¥2,457.00（固定 ¥50.00 + 互动 12035 × ¥0.20 = ¥2,407.00）"
+        in earnings[0]["text"]
+    )
     assert "#2 抖音：已驳回，暂不计收益" in earnings[0]["text"]
     group_note = messages[-1]
     assert (group_note["chat"], group_note["to"]) == ("car-club", "ada")
@@ -85,8 +92,10 @@ def test_bad_configuration_fails_with_one_clear_line(tmp_path: Path) -> None:
     result = run_console(tmp_path, "--script", str(SCRIPTS / "loop.txt"), env={"ADMIN_IDS": "boss"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "configuration error: ADMIN_IDS: Value error, 'boss' is not platform:user_id (e.g. console:boss)"
+        "configuration error: ADMIN_IDS: 'boss' is not platform:user_id (e.g. console:boss)"
     ]
-    result = run_console(tmp_path, "--script", str(SCRIPTS / "loop.txt"), env={"TIMEZONE": "Mars/Base"})
+    result = run_console(
+        tmp_path, "--script", str(SCRIPTS / "loop.txt"), env={"TIMEZONE": "Mars/Base"}
+    )
     assert result.returncode == 2
     assert "TIMEZONE" in result.stderr and "Traceback" not in result.stderr

@@ -33,7 +33,9 @@ async def test_onboarding_survives_a_restart(settings: Settings) -> None:
 
 async def test_a_follower_count_is_not_read_as_a_menu_choice(chat: Chat) -> None:
     answers = list(onboarding_answers("ada"))
-    answers[6] = "ada@dm: 12"  # 12 followers, while the platform menu (15 options) was the last menu
+    answers[6] = (
+        "ada@dm: 12"  # 12 followers, while the platform menu (15 options) was the last menu
+    )
     replies = await chat.say(*MANAGER_SETUP, *answers)
     assert any("小红书 ada_xhs（12 粉丝）" in m["text"] for m in replies)
     assert (await Creator.get().prefetch_related("accounts")).accounts[0].followers == 12
@@ -42,7 +44,7 @@ async def test_a_follower_count_is_not_read_as_a_menu_choice(chat: Chat) -> None
 async def test_answers_are_checked_and_asked_again(chat: Chat) -> None:
     await chat.say(*MANAGER_SETUP, "ada@dm: /start ACME-KOC")
     replies = await chat.say("ada@dm: maybe")
-    assert [m["text"] for m in replies][0] == "请回复选项前面的数字。"
+    assert replies[0]["text"] == "请回复选项前面的数字。"
     assert replies[1]["choices"][0].startswith("KOC")
     await chat.say("ada@dm: KOS（经销商、门店、员工、代理）")
     assert (await FlowState.get(user_id="ada")).step == "kos_type"
@@ -59,13 +61,17 @@ async def test_declining_the_rules_saves_nothing(chat: Chat) -> None:
 async def test_a_stale_flow_expires(chat: Chat, app: App) -> None:
     await chat.say(*MANAGER_SETUP, "ada@dm: /start ACME-KOC")
     await chat.console.advance(timedelta(minutes=app.settings.flow_ttl_minutes + 1))
-    assert await chat.text("ada@dm: 1") == "我没看懂这条消息。发送 /help（或“帮助”）查看你能用的命令。"
+    assert (
+        await chat.text("ada@dm: 1") == "我没看懂这条消息。发送 /help（或“帮助”）查看你能用的命令。"
+    )
 
 
 async def test_a_slash_command_steps_out_of_a_flow_which_then_goes_on(chat: Chat) -> None:
     await chat.say(*MANAGER_SETUP, "ada@dm: /start ACME-KOC", "ada@dm: 1")
     assert "欢迎！" in await chat.text("ada@dm: /help")
-    assert await chat.text("ada@dm: 杭州") == "你擅长哪些内容领域？用逗号分隔，例如：汽车, 亲子, 数码"
+    assert (
+        await chat.text("ada@dm: 杭州") == "你擅长哪些内容领域？用逗号分隔，例如：汽车, 亲子, 数码"
+    )
 
 
 async def test_the_campaign_wizard_creates_a_campaign(chat: Chat) -> None:
@@ -124,7 +130,9 @@ async def test_a_leak_is_flagged_and_managers_are_told(chat: Chat, clock: Manual
 
 async def test_a_creator_in_two_campaigns_is_asked_which(enrolled: Chat, tmp_path) -> None:
     second = (SCRIPTS / "spring.yaml").read_text(encoding="utf-8").replace("SPRING26", "AUTUMN26")
-    (tmp_path / "autumn.yaml").write_text(second.replace("春季新车上市", "秋季试驾"), encoding="utf-8")
+    (tmp_path / "autumn.yaml").write_text(
+        second.replace("春季新车上市", "秋季试驾"), encoding="utf-8"
+    )
     await enrolled.say(f"mia@dm: !file {tmp_path / 'autumn.yaml'}", "ada@dm: /join AUTUMN26")
     asked = await enrolled.say(f"ada@dm: /submit {POST}")
     assert asked[0]["text"] == "你报名了多个活动，是哪一个？"
@@ -151,7 +159,9 @@ async def test_a_failing_handler_answers_politely_and_the_bot_goes_on(
 
 
 async def test_english_on_request(enrolled: Chat) -> None:
-    assert await enrolled.text("ada@dm: /lang en") == "OK, I will answer you in English from now on."
+    assert (
+        await enrolled.text("ada@dm: /lang en") == "OK, I will answer you in English from now on."
+    )
     help_text = await enrolled.text("ada@dm: /help")
     assert "/submit LINK (提交 / 交作业)" in help_text
     await enrolled.say(f"ada@dm: /submit {POST}")

@@ -25,7 +25,9 @@ async def test_the_same_post_again_is_a_duplicate_with_a_clear_answer(enrolled: 
     await enrolled.say(f"ada@dm: /submit {POST}?xsec_token=one")
     again = await enrolled.text(f"ada@dm: 交作业 {POST}?xsec_token=two&xsec_source=pc")
     assert again == "这条作品你已经提交过了（编号 #1，待审核），不用重复提交。"
-    await enrolled.say("mia@dm: /invite SPRING26 code=ACME-TWO", *onboarding_answers("ben", code="ACME-TWO"))
+    await enrolled.say(
+        "mia@dm: /invite SPRING26 code=ACME-TWO", *onboarding_answers("ben", code="ACME-TWO")
+    )
     other = await enrolled.text(f"ben@dm: /submit {POST}")
     assert other == "这条作品已经被提交过了，每条作品只能提交一次。如有疑问请联系运营。"
     assert await Submission.all().count() == 1
@@ -36,7 +38,8 @@ async def test_broken_yaml_names_the_problem_and_saves_nothing(chat: Chat, tmp_p
     broken.write_text("code: X1\nname: [unclosed\n", encoding="utf-8")
     incomplete = tmp_path / "incomplete.yaml"
     incomplete.write_text(
-        "code: 'bad code!'\nname: 活动\nbrand: ACME\nplatforms: [myspace]\nhashtags: {required: [a]}\n"
+        "code: 'bad code!'\nname: 活动\nbrand: ACME\nplatforms: [myspace]\n"
+        "hashtags: {required: [a]}\n"
         "embargo_at: 2026-05-21 10:00\ndeadline_at: 2026-05-20 10:00\npricing: {fixed: 0.001}\n"
         "colour: blue\n",
         encoding="utf-8",
@@ -71,11 +74,11 @@ async def test_a_campaign_for_an_unknown_brand_or_a_taken_code_is_refused(chat: 
 
 async def test_unknown_commands_and_wrong_arguments_get_usage(enrolled: Chat) -> None:
     cases = {
-        "ada@dm: /frobnicate": "没有 /frobnicate 这个命令。发送 /help（或“帮助”）查看你能用的命令。",
+        "ada@dm: /frobnicate": "没有 /frobnicate 这个命令。发送 /help（或“帮助”）查看",
         "ada@dm: /submit": "用法：/submit 作品链接",
         "ada@dm: /submit 看看我的新笔记": "没有在消息里找到链接",
         "ada@dm: /submit https://example.com/p/1": "暂不支持这个链接：https://example.com/p/1",
-        "ada@dm: /submit https://www.xiaohongshu.com/user/profile/5f1e2d3c4b5a69788796a5b4": "不是作品链接",
+        f"ada@dm: /submit https://www.xiaohongshu.com/user/profile/{'5f1e' * 6}": "不是作品链接",
         "ada@dm: /metrics": "用法：/metrics 作品编号",
         "ada@dm: /metrics 1 likes=lots": "- likes=lots：不是有效的数字",
         "ada@dm: /metrics 1 hearts=5": "- hearts：不认识的指标",

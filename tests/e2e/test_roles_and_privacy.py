@@ -40,7 +40,9 @@ async def test_a_manager_of_another_brand_cannot_touch_this_one(enrolled: Chat) 
 
 
 async def test_creators_see_only_their_own_posts_and_money(enrolled: Chat) -> None:
-    await enrolled.say("mia@dm: /invite SPRING26 code=ACME-BEN", *onboarding_answers("ben", code="ACME-BEN"))
+    await enrolled.say(
+        "mia@dm: /invite SPRING26 code=ACME-BEN", *onboarding_answers("ben", code="ACME-BEN")
+    )
     await enrolled.say(f"ada@dm: /submit {POST_A}", "mia@dm: /approve 1")
     await enrolled.say("ada@dm: /metrics 1 likes=500")
     assert await enrolled.text("ben@dm: /metrics 1 likes=999999") == "没有找到你的作品 #1。"
