@@ -37,7 +37,10 @@ POST_URLS = {
 def _post_url(platform: str) -> str:
     digits = "".join(str(secrets.randbelow(10)) for _ in range(19))
     return POST_URLS[platform].format(
-        hex24=secrets.token_hex(12), digits19="7" + digits[1:], digits16=digits[:16], digits9=digits[:9]
+        hex24=secrets.token_hex(12),
+        digits19="7" + digits[1:],
+        digits16=digits[:16],
+        digits9=digits[:9],
     )
 
 
@@ -82,7 +85,9 @@ async def _seed(app: App) -> None:
             "kind": "koc",
             "city": city,
             "niches": ["汽车"],
-            "accounts": [{"platform": platform, "handle": f"{name}_{platform}", "followers": followers}],
+            "accounts": [
+                {"platform": platform, "handle": f"{name}_{platform}", "followers": followers}
+            ],
         }
         creator = await creators.register(person.id, answers, INVITE, now)
         for index, (likes, comments, shares, favorites) in enumerate(posts):
@@ -90,7 +95,12 @@ async def _seed(app: App) -> None:
             made = await submissions.submit(creator, campaign, link, "console", name, now)
             if index == 0:  # the first post is approved; others wait in the review queue
                 await submissions.decide(caller, made.submission.id, True, "", now)
-            counts = {"likes": likes, "comments": comments, "shares": shares, "favorites": favorites}
+            counts = {
+                "likes": likes,
+                "comments": comments,
+                "shares": shares,
+                "favorites": favorites,
+            }
             await submissions.record_metrics(made.submission, counts, person.id)
 
 
@@ -101,12 +111,14 @@ async def seed_demo(settings: Settings) -> str:
         newcomer = f"newbie{secrets.randbelow(900) + 100}"
         next_id = ((await Submission.all().order_by("-id").first()) or Submission(id=0)).id + 1
         invite = await Invite.get(code=INVITE)
-        return _script(newcomer, next_id, _post_url("xiaohongshu"), invite.code, await Creator.all().count())
+        return _script(
+            newcomer, next_id, _post_url("xiaohongshu"), invite.code, await Creator.all().count()
+        )
 
 
 def _script(newcomer: str, next_id: int, post: str, invite: str, creator_count: int) -> str:
-    return f"""# koxbot demo — brand {BRAND}, campaign {CAMPAIGN}, {creator_count} creators are seeded.
-# Run it with:  koxbot console --script data/demo.txt   (or paste lines into `koxbot console`)
+    return f"""# koxbot demo: brand {BRAND}, campaign {CAMPAIGN}, {creator_count} creators seeded.
+# Run it with:  koxbot console --script data/demo.txt
 
 # The manager's view: live campaigns and the review queue; approve the first post by number.
 {MANAGER}@dm: /campaigns
@@ -129,7 +141,7 @@ ada@dm: /earnings
 {newcomer}@dm: /brief
 
 # They post and paste the app's share text in the campaign group; the bot picks it up.
-{newcomer}@demo-group: 【小红书】周末试驾 DEMO E7 😆 {post} 复制本条信息，打开【小红书】App查看精彩内容！
+{newcomer}@demo-group: 【小红书】周末试驾 DEMO E7 😆 {post} 复制本条信息，打开【小红书】App查看！
 {MANAGER}@dm: /approve {next_id}
 {newcomer}@dm: /metrics {next_id} likes=1.2k comments=88 shares=30 favorites=240 views=15000
 {newcomer}@demo-group: 收益

@@ -99,3 +99,33 @@ def test_bad_configuration_fails_with_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TIMEZONE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_demo_seeds_data_and_its_script_walks_the_loop(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{tmp_path / 'koxbot.sqlite3'}",
+        "ADMIN_IDS": "console:boss",
+    }
+    seeded = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    assert (tmp_path / "data" / "demo.txt").read_text(
+        encoding="utf-8"
+    ).strip() == seeded.stdout.strip()
+    result = run_console(tmp_path, "--script", "data/demo.txt", "--json")
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    queue = next(m for m in messages if m["text"].startswith("待审核作品"))
+    assert queue["choices"][:2] == ["通过 #3", "驳回 #3"]  # ben's second post waits
+    ada = next(m["text"] for m in messages if m["to"] == "ada" and m["text"].startswith("💰"))
+    assert "合计 ¥259.20" in ada  # ¥50 + (820+64+12+150) × ¥0.20
+    newcomer = [m for m in messages if m["text"].startswith("💰")][-1]["text"]
+    assert "合计 ¥361.60" in newcomer  # ¥50 + (1200+88+30+240) × ¥0.20
+    again = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0 and "5 creators seeded" in again.stdout  # 4 + the newcomer
