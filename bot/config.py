@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    admin_ids: Annotated[tuple[PlatformUser, ...], NoDecode] = ()
+    # The local console is only reachable from this machine, so its `boss` may administer.
+    admin_ids: Annotated[tuple[PlatformUser, ...], NoDecode] = (PlatformUser("console", "boss"),)
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_CN"
     max_text_length: int = Field(default=4000, ge=200, le=100_000)

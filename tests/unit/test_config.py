@@ -1,0 +1,37 @@
+"""Settings: defaults and one clear line for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.core.identity import PlatformUser
+
+
+def test_the_local_console_boss_is_admin_by_default() -> None:
+    assert Settings(_env_file=None).admin_ids == (PlatformUser("console", "boss"),)  # type: ignore[call-arg]
+    assert Settings(_env_file=None, admin_ids="telegram:1,console:ann").admin_ids == (  # type: ignore[call-arg]
+        PlatformUser("telegram", "1"),
+        PlatformUser("console", "ann"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"admin_ids": "boss"}, "ADMIN_IDS: 'boss' is not platform:user_id (e.g. console:boss)"),
+        ({"admin_ids": "irc:boss"}, "ADMIN_IDS: 'irc:boss': unknown platform 'irc'"),
+        ({"timezone": "Mars/Base"}, "TIMEZONE: unknown time zone 'Mars/Base'"),
+        ({"locale": "fr"}, "LOCALE: unsupported locale 'fr' (one of zh_CN, en)"),
+        ({"database_url": "mysql://x"}, "DATABASE_URL: DATABASE_URL must start with sqlite://"),
+    ],
+)
+def test_bad_values_are_one_clear_line(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None, **overrides)
+    text = str(error.value)
+    assert text.startswith("configuration error: ") and message in text and "\n" not in text
+
+
+def test_locale_spelling_is_forgiving() -> None:
+    assert load_settings(_env_file=None, locale="zh-cn").locale == "zh_CN"
