@@ -48,16 +48,18 @@ class Context:
         choices: list[Choice] | None = None,
         files: list[OutFile] | None = None,
         **data: Any,
-    ) -> None:
-        """Answer in the chat the message came from (in a group, addressed to the caller)."""
-        await self.send_to(
+    ) -> int:
+        """Answer in the chat the message came from (in a group, addressed to the caller).
+
+        Returns the outbox id, which `edit` takes to replace this message later."""
+        return await self.send_to(
             self.incoming.chat, self.incoming.user_id, self.render(template, **data), choices, files
         )
 
     async def reply_dm(
         self, template: str, /, choices: list[Choice] | None = None, **data: Any
-    ) -> None:
-        await self.send_to(
+    ) -> int:
+        return await self.send_to(
             self.dm_chat, self.incoming.user_id, self.render(template, **data), choices
         )
 
@@ -78,13 +80,26 @@ class Context:
         text: str,
         choices: list[Choice] | None = None,
         files: list[OutFile] | None = None,
-    ) -> None:
+        edit_of: int | None = None,
+    ) -> int:
         message = Outgoing(
-            chat=chat, text=text, to_user=to_user, choices=choices or [], files=files or []
+            chat=chat,
+            text=text,
+            to_user=to_user,
+            choices=choices or [],
+            files=files or [],
+            edit_of=edit_of,
         )
         if to_user:
             await remember_choices(chat, to_user, choices or [])
-        await self.app.outbox.put(message)
+        return (await self.app.outbox.put(message)).id
+
+    async def edit(self, outbox_id: int, template: str, /, **data: Any) -> int:
+        """Replace a message sent earlier in this chat (progress that updates in place)."""
+        text = self.render(template, **data)
+        return await self.send_to(
+            self.incoming.chat, self.incoming.user_id, text, edit_of=outbox_id
+        )
 
 
 async def remember_choices(chat: ChatRef, user_id: str, choices: list[Choice]) -> None:

@@ -60,6 +60,10 @@ class Outgoing:
     to_user: str | None = None
     choices: list[Choice] = field(default_factory=list)
     files: list[OutFile] = field(default_factory=list)
+    # An edit replaces an earlier message (progress, a pressed button): `edit_of` is that
+    # message's outbox id; the outbox fills in its platform message id when it delivers.
+    edit_of: int | None = None
+    edit_message_id: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,4 +76,5 @@ class Outgoing:
             to_user=payload.get("to_user"),
             choices=[Choice(**c) for c in payload.get("choices", [])],
             files=[OutFile(**f) for f in payload.get("files", [])],
+            edit_of=payload.get("edit_of"),
         )

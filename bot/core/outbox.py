@@ -66,9 +66,16 @@ class Outbox:
         return sent
 
     async def _deliver(self, row: OutboxMessage) -> int:
+        message = Outgoing.from_payload(row.payload)
+        if message.edit_of is not None:
+            original = await OutboxMessage.get_or_none(id=message.edit_of)
+            if original is not None and original.status == "pending":
+                return 0  # the original goes first; the edit waits for its message id
+            # An original that failed or is gone: the edit is sent as a message of its own.
+            message.edit_message_id = original.platform_message_id if original else None
         row.attempts += 1
         try:
-            message_id = await self.senders[row.platform].send(Outgoing.from_payload(row.payload))
+            message_id = await self.senders[row.platform].send(message)
         except Exception as exc:  # a sender bug must not stop the other deliveries
             row.error = f"{type(exc).__name__}: {exc}"[:2000]
             permanent = isinstance(exc, DeliveryError) and exc.permanent
@@ -79,6 +86,7 @@ class Outbox:
             return 0
         row.status = "sent"
         row.sent_at = self.clock.now()
-        row.platform_message_id = message_id
+        # An edit keeps the edited message's id, so that a later edit finds it again.
+        row.platform_message_id = message_id or message.edit_message_id
         await row.save(update_fields=["attempts", "status", "sent_at", "platform_message_id"])
         return 1

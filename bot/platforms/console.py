@@ -55,11 +55,13 @@ class ConsoleSender:
                 "text": message.text,
                 "choices": [c.label for c in message.choices],
                 "files": [f.path for f in message.files],
+                "edit": message.edit_of is not None,
             }
             print(json.dumps(record, ensure_ascii=False), file=self.out, flush=True)
         else:
             to = f" @{message.to_user}" if message.to_user else ""
-            lines = [f"bot → {chat}{to}: {message.text}"]
+            arrow = "✎" if message.edit_of is not None else "→"  # ✎ replaces an earlier message
+            lines = [f"bot {arrow} {chat}{to}: {message.text}"]
             lines += [f"    {i}. {c.label}" for i, c in enumerate(message.choices, 1)]
             lines += [f"    [file] {f.name}: {f.path}" for f in message.files]
             print("\n".join(lines), file=self.out, flush=True)

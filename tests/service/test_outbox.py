@@ -72,3 +72,20 @@ async def test_messages_wait_for_their_platform_and_their_time(app: App, clock) 
     assert await app.outbox.flush() == 1
     assert sender.sent == ["later"]
     assert (await OutboxMessage.get(platform="nowhere")).status == "pending"
+
+
+async def test_an_edit_waits_for_its_original_and_targets_its_message_id(app: App) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    class Recorder:
+        async def send(self, message: Outgoing) -> str | None:
+            seen.append((message.text, message.edit_message_id))
+            return None if message.edit_of else "m-1"
+
+    original = await app.outbox.put(_message("sending 0/10"))
+    await app.outbox.put(Outgoing(ChatRef("test", "c1"), "sending 5/10", edit_of=original.id))
+    await app.outbox.put(Outgoing(ChatRef("test", "c1"), "done 10/10", edit_of=original.id))
+    assert await app.outbox.flush() == 0  # no sender yet: everything waits
+    app.outbox.register("test", Recorder())
+    assert await app.outbox.flush() == 3
+    assert seen == [("sending 0/10", None), ("sending 5/10", "m-1"), ("done 10/10", "m-1")]
