@@ -51,9 +51,14 @@ class App:
     async def start(self) -> None:
         await db.migrate(self.settings.database_url)
         await self.database.open(self.clock)
+        await self.outbox.recover()
 
     async def stop(self) -> None:
         await self.database.close()
+
+    def bot_username(self, platform: str) -> str | None:
+        """The bot's own handle on a platform, once its adapter has learnt it."""
+        return self.dispatcher.bot_usernames.get(platform)
 
     async def tick(self) -> None:
         """Run what has come due on the clock (the console's `!advance` calls this)."""

@@ -64,6 +64,7 @@ class Identity(TimestampedModel):
     user_id = fields.CharField(max_length=64)
     username = fields.CharField(max_length=100, null=True)
     last_seen_at = fields.DatetimeField(null=True)
+    blocked_at = fields.DatetimeField(null=True)  # the user blocked the bot: no DMs until they return
 
     class Meta:
         table = "identities"
@@ -260,6 +261,40 @@ class LedgerEntry(TimestampedModel):
 
     class Meta:
         table = "ledger_entries"
+
+
+class Outline(TimestampedModel):
+    """A creator's content outline for a campaign (central kitchen). The newest `ready` row is
+    the creator's outline; `/outline new` marks it `superseded`. Tokens and cost count every
+    model call made for this row (repairs and regenerations included)."""
+
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="outlines", on_delete=fields.CASCADE
+    )
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="outlines", on_delete=fields.CASCADE
+    )
+    status = fields.CharField(max_length=16, default="ready")  # ready | superseded | failed
+    angle = fields.CharField(max_length=32)
+    platform = fields.CharField(max_length=32)
+    locale = fields.CharField(max_length=8)
+    generator = fields.CharField(max_length=16)  # llm | template
+    fallback = fields.CharField(max_length=16, null=True)  # why templates stood in: no_key | llm_down
+    model = fields.CharField(max_length=100, default="")
+    content = fields.JSONField(default=dict)  # bot.domain.outlines.OutlineDraft
+    attempts = fields.IntField(default=1)
+    similarity_permille = fields.IntField(default=0)  # to the closest other outline, 0 … 1000
+    similar_to: fields.ForeignKeyNullableRelation[Outline] = fields.ForeignKeyField(
+        "models.Outline", related_name="similar", null=True, on_delete=fields.SET_NULL
+    )
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    cost_micros = fields.BigIntField(default=0)  # millionths of cost_currency
+    cost_currency = fields.CharField(max_length=3, default="USD")
+    error = fields.TextField(null=True)
+
+    class Meta:
+        table = "outlines"
 
 
 class FlowState(TimestampedModel):

@@ -31,6 +31,10 @@ class Context:
         return self.caller.locale or self.app.settings.locale
 
     @property
+    def platform(self) -> str:
+        return self.incoming.platform
+
+    @property
     def in_group(self) -> bool:
         return self.incoming.chat.is_group
 
@@ -53,14 +57,37 @@ class Context:
 
         Returns the outbox id, which `edit` takes to replace this message later."""
         return await self.send_to(
-            self.incoming.chat, self.incoming.user_id, self.render(template, **data), choices, files
+            self.incoming.chat,
+            self.incoming.user_id,
+            self.render(template, **data),
+            choices,
+            files,
+            reply_to=self.incoming.message_id if self.in_group else None,
         )
 
     async def reply_dm(
         self, template: str, /, choices: list[Choice] | None = None, **data: Any
     ) -> int:
+        """Answer in private; asked in a group, the group hears if the DM cannot be delivered."""
+        fallback = None
+        if self.in_group:
+            note = Outgoing(
+                chat=self.incoming.chat,
+                text=self.render(
+                    "errors/cannot_dm",
+                    platform=self.platform,
+                    bot=self.app.bot_username(self.platform),
+                ),
+                to_user=self.incoming.user_id,
+                reply_to=self.incoming.message_id,
+            )
+            fallback = note.to_payload()
         return await self.send_to(
-            self.dm_chat, self.incoming.user_id, self.render(template, **data), choices
+            self.dm_chat,
+            self.incoming.user_id,
+            self.render(template, **data),
+            choices,
+            fallback=fallback,
         )
 
     async def notify(self, person_id: int, template: str, /, **data: Any) -> bool:
@@ -81,6 +108,8 @@ class Context:
         choices: list[Choice] | None = None,
         files: list[OutFile] | None = None,
         edit_of: int | None = None,
+        reply_to: str | None = None,
+        fallback: dict[str, Any] | None = None,
     ) -> int:
         message = Outgoing(
             chat=chat,
@@ -89,6 +118,8 @@ class Context:
             choices=choices or [],
             files=files or [],
             edit_of=edit_of,
+            reply_to=reply_to,
+            fallback=fallback,
         )
         if to_user:
             await remember_choices(chat, to_user, choices or [])

@@ -53,6 +53,8 @@ class Dispatcher:
             incoming.user_name,
             self.app.clock.now(),
             settings.admin_ids,
+            username=incoming.username,
+            in_private=not incoming.chat.is_group,
         )
         ctx = Context(self.app, incoming, caller)
         try:

@@ -31,6 +31,7 @@ class Incoming:
     text: str
     message_id: str
     user_name: str = ""
+    username: str | None = None  # the platform handle (@name), where there is one
     attachments: tuple[Attachment, ...] = ()
     mentions_bot: bool = False
 
@@ -64,6 +65,13 @@ class Outgoing:
     # message's outbox id; the outbox fills in its platform message id when it delivers.
     edit_of: int | None = None
     edit_message_id: str | None = None
+    # The platform message this answers (threads the reply in a group), if any.
+    reply_to: str | None = None
+    # Sent instead when this (a DM) cannot be delivered: the serialized Outgoing of, e.g., a
+    # note in the group with the link that opens a private chat.
+    fallback: dict[str, Any] | None = None
+    # Set by the outbox at delivery: the row id, which a platform can put in button data.
+    outbox_id: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,4 +85,6 @@ class Outgoing:
             choices=[Choice(**c) for c in payload.get("choices", [])],
             files=[OutFile(**f) for f in payload.get("files", [])],
             edit_of=payload.get("edit_of"),
+            reply_to=payload.get("reply_to"),
+            fallback=payload.get("fallback"),
         )

@@ -1,31 +1,54 @@
 """Every outbound message is written here first, then delivered by its platform's sender.
 
-A pending row survives a crash and is sent at the next flush. Platform adapters register a
-`Sender`; pacing and platform limits live in the sender (see the Telegram adapter).
+One place enforces the platforms' pace: a sender may declare limits for all its sends and per
+chat; the outbox holds a message back until it fits, honours `retry_after` (pausing the chat,
+or every send of that platform), backs off after transient errors, marks users who blocked
+the bot and stops sending to them, and records each delivery. Pending rows survive a crash;
+a row caught mid-send by a crash is not sent again (at most that one message is in doubt).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Protocol
 
 from bot.core.clock import Clock
-from bot.core.messages import Outgoing
-from storage.models import OutboxMessage
+from bot.core.messages import ChatRef, Outgoing
+from bot.core.ratelimit import Limit, RateLimiter
+from storage.models import Identity, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 60.0
+IDLE_POLL_SECONDS = 1.0  # rows written by another process are picked up this often
+INTERRUPTED = "interrupted: the process stopped while sending; it may or may not have arrived"
 
 
 class DeliveryError(Exception):
-    """A send that failed. `permanent` ones (blocked, chat gone) are not retried."""
+    """A send that failed.
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    `permanent`: never retried (chat gone, bot blocked: then `blocked`). `retry_after`: the
+    platform asked to wait that many seconds, for this chat or (`everywhere`) for all sends.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        permanent: bool = False,
+        blocked: bool = False,
+        retry_after: float | None = None,
+        everywhere: bool = False,
+    ) -> None:
         super().__init__(message)
-        self.permanent = permanent
+        self.permanent = permanent or blocked
+        self.blocked = blocked
+        self.retry_after = retry_after
+        self.everywhere = everywhere
 
 
 class Sender(Protocol):
@@ -34,59 +57,147 @@ class Sender(Protocol):
 
 
 class Outbox:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, limiter: RateLimiter | None = None) -> None:
         self.clock = clock
         self.senders: dict[str, Sender] = {}
+        self.limiter = limiter or RateLimiter()
         self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._stopping = False
 
     def register(self, platform: str, sender: Sender) -> None:
         self.senders[platform] = sender
+        self._wake.set()
 
     async def put(self, message: Outgoing, not_before: datetime | None = None) -> OutboxMessage:
-        return await OutboxMessage.create(
+        row = await OutboxMessage.create(
             platform=message.chat.platform,
             chat_id=message.chat.chat_id,
             payload=message.to_payload(),
             not_before=not_before or self.clock.now(),
         )
+        self._wake.set()
+        return row
+
+    async def recover(self) -> int:
+        """At start: rows a crash caught mid-send are marked, never sent twice."""
+        return await OutboxMessage.filter(status="sending").update(
+            status="failed", error=INTERRUPTED
+        )
 
     async def flush(self) -> int:
-        """Send every due message whose platform has a sender, oldest first; returns sent count."""
+        """Send every due message that fits the limits now, oldest first; returns how many."""
+        sent, _ = await self._pass()
+        return sent
+
+    async def run(self) -> None:
+        """Deliver continuously until `stop()`: the worker behind the platforms with limits."""
+        self._stopping = False
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                _, wait = await self._pass()
+            except Exception:  # a database hiccup must not end delivery for good
+                log.exception("outbox pass failed")
+                wait = IDLE_POLL_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait or IDLE_POLL_SECONDS)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _pass(self) -> tuple[int, float | None]:
+        """One pass over due rows; returns (sent, seconds until a held-back row may go)."""
         if not self.senders:
-            return 0
-        sent = 0
+            return 0, None
+        sent, wait = 0, None
         async with self._lock:
             due = await OutboxMessage.filter(
                 status="pending",
                 platform__in=list(self.senders),
                 not_before__lte=self.clock.now(),
             ).order_by("id")
+            held: set[tuple[str, str]] = set()  # chats with an earlier row held back: keep order
             for row in due:
-                sent += await self._deliver(row)
-        return sent
+                if self._stopping:
+                    break
+                chat = (row.platform, row.chat_id)
+                if chat in held:
+                    continue
+                rules = self._rules(row)
+                delay = self.limiter.wait(rules)
+                if delay > 0:
+                    held.add(chat)
+                    wait = delay if wait is None else min(wait, delay)
+                    continue
+                delivered = await self._deliver(row, rules)
+                sent += delivered
+                if not delivered and row.status == "pending":
+                    held.add(chat)
+        return sent, wait
 
-    async def _deliver(self, row: OutboxMessage) -> int:
+    def _rules(self, row: OutboxMessage) -> list[tuple[Hashable, Limit]]:
+        sender = self.senders[row.platform]
+        limits = getattr(sender, "limits", None)
+        payload_chat = row.payload["chat"]
+        everywhere, per_chat = limits(ChatRef(**payload_chat)) if limits else (None, None)
+        rules: list[tuple[Hashable, Limit]] = [
+            (("all", row.platform), everywhere or Limit(10**9, 1.0)),
+            (("chat", row.platform, row.chat_id), per_chat or Limit(10**9, 1.0)),
+        ]
+        return rules
+
+    async def _deliver(self, row: OutboxMessage, rules: list[tuple[Hashable, Limit]]) -> int:
         message = Outgoing.from_payload(row.payload)
+        message.outbox_id = row.id
         if message.edit_of is not None:
             original = await OutboxMessage.get_or_none(id=message.edit_of)
-            if original is not None and original.status == "pending":
+            if original is not None and original.status in ("pending", "sending"):
                 return 0  # the original goes first; the edit waits for its message id
             # An original that failed or is gone: the edit is sent as a message of its own.
             message.edit_message_id = original.platform_message_id if original else None
+        row.status = "sending"
         row.attempts += 1
+        await row.save(update_fields=["status", "attempts"])
+        self.limiter.record(rules)
         try:
             message_id = await self.senders[row.platform].send(message)
         except Exception as exc:  # a sender bug must not stop the other deliveries
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
-            permanent = isinstance(exc, DeliveryError) and exc.permanent
-            if permanent or row.attempts >= MAX_ATTEMPTS:
-                row.status = "failed"
-            await row.save(update_fields=["attempts", "error", "status"])
-            log.warning("outbox %s to %s:%s failed: %s", row.id, row.platform, row.chat_id, exc)
+            await self._failed(row, message, rules, exc)
             return 0
         row.status = "sent"
         row.sent_at = self.clock.now()
+        row.error = None
         # An edit keeps the edited message's id, so that a later edit finds it again.
         row.platform_message_id = message_id or message.edit_message_id
-        await row.save(update_fields=["attempts", "status", "sent_at", "platform_message_id"])
+        await row.save(update_fields=["status", "sent_at", "error", "platform_message_id"])
         return 1
+
+    async def _failed(
+        self,
+        row: OutboxMessage,
+        message: Outgoing,
+        rules: list[tuple[Hashable, Limit]],
+        exc: Exception,
+    ) -> None:
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        error = exc if isinstance(exc, DeliveryError) else DeliveryError(str(exc))
+        if error.retry_after is not None:
+            row.attempts -= 1  # being asked to wait is not a failed attempt
+            key = rules[0][0] if error.everywhere else rules[1][0]
+            self.limiter.pause(key, error.retry_after)
+            row.status = "pending"
+        elif error.permanent or row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+        else:
+            row.status = "pending"
+            self.limiter.pause(rules[1][0], min(2.0 ** (row.attempts - 1), MAX_BACKOFF_SECONDS))
+        await row.save(update_fields=["attempts", "error", "status"])
+        log.warning("outbox %s to %s:%s failed: %s", row.id, row.platform, row.chat_id, row.error)
+        if error.blocked and not message.chat.is_group:
+            await Identity.filter(platform=row.platform, user_id=row.chat_id).update(
+                blocked_at=self.clock.now()
+            )
+        if row.status == "failed" and message.fallback is not None:
+            await self.put(Outgoing.from_payload(message.fallback))

@@ -46,9 +46,22 @@ class Caller:
 
 
 async def identify(
-    user: PlatformUser, display_name: str, now: datetime, bootstrap_admins: tuple[PlatformUser, ...]
+    user: PlatformUser,
+    display_name: str,
+    now: datetime,
+    bootstrap_admins: tuple[PlatformUser, ...],
+    username: str | None = None,
+    in_private: bool = False,
 ) -> Caller:
+    """The caller behind a message; writing to the bot in private means it is not blocked."""
     identity = await _identity(user, display_name, now)
+    changed = []
+    if username and identity.username != username[:100]:
+        identity.username, changed = username[:100], [*changed, "username"]
+    if in_private and identity.blocked_at is not None:
+        identity.blocked_at, changed = None, [*changed, "blocked_at"]
+    if changed:
+        await identity.save(update_fields=changed)
     person = identity.person
     if display_name and person.display_name != display_name:
         person.display_name = display_name[:100]
@@ -135,7 +148,9 @@ async def grant(person: Person, role: Role, brand: Brand | None, by_person_id: i
 async def reachable_identity(person_id: int) -> Identity | None:
     """Where to reach a person: the identity they used last (never-seen ones cannot be DMed)."""
     return (
-        await Identity.filter(person_id=person_id, last_seen_at__isnull=False)
+        await Identity.filter(
+            person_id=person_id, last_seen_at__isnull=False, blocked_at__isnull=True
+        )
         .order_by("-last_seen_at", "-id")
         .first()
     )

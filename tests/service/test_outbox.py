@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import App
 from bot.core.messages import ChatRef, Outgoing
 from bot.core.outbox import MAX_ATTEMPTS, DeliveryError
+from bot.core.ratelimit import Limit, RateLimiter
 from storage.models import OutboxMessage
 
 
@@ -26,13 +29,32 @@ def _message(text: str, platform: str = "test") -> Outgoing:
     return Outgoing(ChatRef(platform, "c1"), text)
 
 
-async def test_a_failed_send_is_retried_at_the_next_flush(app: App) -> None:
+class FakeTime:
+    """Monotonic seconds for the outbox's limiter, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def seconds(app: App) -> FakeTime:
+    fake = FakeTime()
+    app.outbox.limiter = RateLimiter(monotonic=fake)
+    return fake
+
+
+async def test_a_failed_send_is_retried_after_a_backoff(app: App, seconds: FakeTime) -> None:
     sender = FlakySender(failures=1)
     app.outbox.register("test", sender)
     await app.outbox.put(_message("hello"))
     assert await app.outbox.flush() == 0
     row = await OutboxMessage.get()
     assert (row.status, row.attempts, row.error) == ("pending", 1, "DeliveryError: network down")
+    assert await app.outbox.flush() == 0  # backing off
+    seconds.now += 1.0
     assert await app.outbox.flush() == 1
     row = await OutboxMessage.get()
     assert (row.status, row.attempts, row.platform_message_id) == ("sent", 2, "id-1")
@@ -49,11 +71,12 @@ async def test_a_permanent_failure_stops_and_others_still_go(app: App) -> None:
     assert await app.outbox.flush() == 0
 
 
-async def test_retries_are_bounded(app: App) -> None:
+async def test_retries_are_bounded(app: App, seconds: FakeTime) -> None:
     app.outbox.register("test", FlakySender(failures=100))
     await app.outbox.put(_message("doomed"))
     for _ in range(MAX_ATTEMPTS + 2):
         await app.outbox.flush()
+        seconds.now += 3600
     row = await OutboxMessage.get()
     assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
 
@@ -89,3 +112,85 @@ async def test_an_edit_waits_for_its_original_and_targets_its_message_id(app: Ap
     app.outbox.register("test", Recorder())
     assert await app.outbox.flush() == 3
     assert seen == [("sending 0/10", None), ("sending 5/10", "m-1"), ("done 10/10", "m-1")]
+
+
+class LimitedSender(FlakySender):
+    def limits(self, chat: ChatRef) -> tuple[Limit, Limit]:
+        return Limit(3, 1.0), Limit(2, 60.0) if chat.is_group else Limit(1, 1.0)
+
+
+async def test_limits_hold_messages_back_in_order(app: App, seconds: FakeTime) -> None:
+    sender = LimitedSender(failures=0)
+    app.outbox.register("test", sender)
+    for i in range(3):
+        await app.outbox.put(Outgoing(ChatRef("test", "g", is_group=True), f"group {i}"))
+    for i in range(4):
+        await app.outbox.put(Outgoing(ChatRef("test", f"user{i}"), f"dm {i}"))
+    assert await app.outbox.flush() == 3  # three a second in all
+    assert sender.sent == ["group 0", "group 1", "dm 0"]
+    seconds.now += 1.0
+    assert await app.outbox.flush() == 3  # the group's third waits a minute; DMs go on
+    assert sender.sent[3:] == ["dm 1", "dm 2", "dm 3"]
+    seconds.now += 59.0
+    assert await app.outbox.flush() == 1
+    assert sender.sent[-1] == "group 2"
+
+
+async def test_retry_after_pauses_the_chat_and_is_not_an_attempt(
+    app: App, seconds: FakeTime
+) -> None:
+    class Throttled(FlakySender):
+        async def send(self, message: Outgoing) -> str:
+            if not self.sent and self.failures:
+                self.failures -= 1
+                raise DeliveryError("429", retry_after=5)
+            return await super().send(message)
+
+    sender = Throttled(failures=1)
+    app.outbox.register("test", sender)
+    await app.outbox.put(_message("one"))
+    await app.outbox.put(_message("two"))
+    assert await app.outbox.flush() == 0
+    seconds.now += 4.9
+    assert await app.outbox.flush() == 0
+    seconds.now += 0.1
+    assert await app.outbox.flush() == 2
+    assert sender.sent == ["one", "two"]
+    assert await OutboxMessage.all().values_list("attempts", flat=True) == [1, 1]
+
+
+async def test_a_blocked_user_is_marked_and_the_group_hears_instead(app: App) -> None:
+    from storage.models import Identity, Person
+
+    person = await Person.create(display_name="ada")
+    await Identity.create(
+        person=person, platform="test", user_id="c1", last_seen_at=app.clock.now()
+    )
+    app.outbox.register("test", FlakySender(failures=1, permanent=True))
+
+    class Blocking:
+        async def send(self, message: Outgoing) -> str:
+            if not message.chat.is_group:
+                raise DeliveryError("Forbidden: bot was blocked by the user", blocked=True)
+            return "g-1"
+
+    app.outbox.register("test", Blocking())
+    note = Outgoing(ChatRef("test", "group", is_group=True), "please open a DM with me")
+    await app.outbox.put(
+        Outgoing(ChatRef("test", "c1"), "your earnings", fallback=note.to_payload())
+    )
+    assert await app.outbox.flush() == 0
+    assert await app.outbox.flush() == 1
+    rows = await OutboxMessage.all().order_by("id")
+    assert [(r.chat_id, r.status) for r in rows] == [("c1", "failed"), ("group", "sent")]
+    assert (await Identity.get(user_id="c1")).blocked_at == app.clock.now()
+
+
+async def test_a_row_caught_mid_send_by_a_crash_is_not_sent_again(app: App) -> None:
+    await app.outbox.put(_message("in flight"))
+    await OutboxMessage.all().update(status="sending")
+    assert await app.outbox.recover() == 1
+    app.outbox.register("test", FlakySender(failures=0))
+    assert await app.outbox.flush() == 0
+    row = await OutboxMessage.get()
+    assert row.status == "failed" and row.error.startswith("interrupted")
