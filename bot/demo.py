@@ -7,7 +7,7 @@ bot itself would have stored.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.app import App
@@ -34,11 +34,13 @@ POST_URLS = {
 }
 
 
-def _post_url(platform: str) -> str:
+def _post_url(platform: str, posted: datetime) -> str:
+    """A made-up post link whose id tells `posted` where ids tell time (see links.post_time)."""
     digits = "".join(str(secrets.randbelow(10)) for _ in range(19))
+    seconds = int(posted.timestamp())
     return POST_URLS[platform].format(
-        hex24=secrets.token_hex(12),
-        digits19="7" + digits[1:],
+        hex24=f"{seconds:08x}" + secrets.token_hex(8),
+        digits19=str((seconds << 32) + secrets.randbelow(2**32)),
         digits16=digits[:16],
         digits9=digits[:9],
     )
@@ -91,7 +93,7 @@ async def _seed(app: App) -> None:
         }
         creator = await creators.register(person.id, answers, INVITE, now)
         for index, (likes, comments, shares, favorites) in enumerate(posts):
-            link = find_links(_post_url(platform))[0]
+            link = find_links(_post_url(platform, now))[0]
             made = await submissions.submit(creator, campaign, link, "console", name, now)
             if index == 0:  # the first post is approved; others wait in the review queue
                 await submissions.decide(caller, made.submission.id, True, "", now)
@@ -112,7 +114,11 @@ async def seed_demo(settings: Settings) -> str:
         next_id = ((await Submission.all().order_by("-id").first()) or Submission(id=0)).id + 1
         invite = await Invite.get(code=INVITE)
         return _script(
-            newcomer, next_id, _post_url("xiaohongshu"), invite.code, await Creator.all().count()
+            newcomer,
+            next_id,
+            _post_url("xiaohongshu", app.clock.now()),
+            invite.code,
+            await Creator.all().count(),
         )
 
 

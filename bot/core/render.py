@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 from bot.domain.money import format_fen
+from bot.domain.platforms import format_hashtag
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "content_templates"
 
@@ -39,6 +40,7 @@ class Renderer:
         )
         env.filters["money"] = format_fen
         env.filters["localtime"] = _localtime
+        env.filters["hashtag"] = lambda tag, platform: format_hashtag(platform, tag)
         names = env.get_template("_names.j2").module
         env.filters["platform_name"] = lambda code: names.platforms.get(code, code)  # type: ignore[attr-defined]
         env.globals["names"] = names

@@ -100,6 +100,8 @@ class CampaignSpec(BaseModel):
     disclosure: str = Field(min_length=1, max_length=100)
     pricing: PricingSpec
     assets: list[str] = Field(default_factory=list)
+    # approve a post without a manager when every check passes (bot.domain.checks)
+    auto_approve: bool = False
 
     @field_validator("code")
     @classmethod

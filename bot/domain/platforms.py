@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-# code → how a hashtag is written there ("{}" is the tag text)
-HASHTAG_FORMATS: dict[str, str] = {
-    "xiaohongshu": "#{}",
-    "douyin": "#{}",
-    "weibo": "#{}#",
-    "bilibili": "#{}",
-    "kuaishou": "#{}",
-    "wechat_channels": "#{}",
-    "wechat_article": "#{}",
-    "dongchedi": "#{}",
-    "autohome": "#{}",
-    "zhihu": "#{}",
-    "dianping": "#{}",
-    "instagram": "#{}",
-    "tiktok": "#{}",
-    "youtube": "#{}",
-    "x": "#{}",
-}
+from bot.domain.links import PLATFORM_SPECS
+
+# code → how a hashtag is written there ("{}" is the tag text), from the platform table
+HASHTAG_FORMATS: dict[str, str] = {spec.code: spec.hashtag for spec in PLATFORM_SPECS}
 SOCIAL_PLATFORMS: tuple[str, ...] = tuple(HASHTAG_FORMATS)
 
 ALIASES: dict[str, str] = {

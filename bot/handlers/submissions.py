@@ -1,16 +1,17 @@
-"""/submit (and post links in groups), /review, /approve, /reject, /metrics."""
+"""/submit (and post links in groups), /review, /approve, /reject, /metrics, metrics sheets."""
 
 from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice
-from bot.core.registry import command, group_catcher
+from bot.core.registry import command, document, group_catcher
 from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.links import post_links
 from bot.domain.metrics import parse_metrics
+from bot.domain.metrics_import import SheetError, read_sheet
 from bot.domain.pricing import Pricing, price_post
-from bot.services import campaigns, submissions
+from bot.services import campaigns, metrics_import, submissions
 from storage.models import Campaign, ChatGroup, Creator, RoleGrant
 
 REVIEW_PAGE = 5
@@ -48,10 +49,18 @@ async def _submit(ctx: Context, code: str | None, text: str) -> None:
     campaign = await campaigns.creator_campaign(ctx.caller.creator_id, code, "submit", then=text)
     creator = await Creator.get(id=ctx.caller.creator_id)
     result = await submissions.submit(
-        creator, campaign, link, ctx.incoming.platform, ctx.incoming.chat.chat_id, ctx.now
+        creator,
+        campaign,
+        link,
+        ctx.incoming.platform,
+        ctx.incoming.chat.chat_id,
+        ctx.now,
+        caption=submissions.caption_of(text),
     )
     submission = result.submission
-    await ctx.reply("submissions/received", submission=submission, campaign=campaign)
+    await ctx.reply(
+        "submissions/received", submission=submission, campaign=campaign, checks=result.checks
+    )
     if "leak" in submission.flags:
         for grant in await RoleGrant.filter(role=Role.MANAGER.value, brand_id=campaign.brand_id):  # type: ignore[attr-defined]
             await ctx.notify(
@@ -151,3 +160,24 @@ async def metrics(ctx: Context) -> None:
         earning=earning,
         currency=submission.campaign.currency,
     )
+
+
+@document(suffixes=(".csv", ".xlsx"), role=Role.MANAGER)
+async def import_metrics_file(ctx: Context) -> None:
+    """A manager's metrics sheet: a preview of what changes, applied once confirmed."""
+    attachment = ctx.incoming.attachments[0]
+    try:
+        sheet = read_sheet(attachment.name, attachment.data)
+    except SheetError as error:
+        await ctx.reply(
+            "submissions/import_unreadable",
+            name=attachment.name,
+            code=error.code,
+            detail=error.detail,
+        )
+        return
+    plan = await metrics_import.plan_import(ctx.caller, sheet, attachment.name)
+    if not plan["changes"]:
+        await ctx.reply("submissions/import_nothing", plan=plan)
+        return
+    await ctx.app.flows.start(ctx, "metrics_import", plan)

@@ -10,11 +10,14 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
-from bot.domain.links import Link, find_links
+from bot.domain import checks as checks_rules
+from bot.domain.captions import caption_from_share_text
+from bot.domain.checks import Candidate, Check, Rules
+from bot.domain.links import Link, find_links, post_time
 from bot.domain.pricing import Metrics
 from bot.services import audit
 from bot.services.people import Caller
-from storage.models import Campaign, Creator, MetricSnapshot, Submission
+from storage.models import Campaign, Creator, MetricSnapshot, SocialAccount, Submission
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_REASON = 500
@@ -24,6 +27,13 @@ MAX_REASON = 500
 class Submitted:
     submission: Submission
     link: Link
+    checks: list[Check]
+    auto_approved: bool = False
+
+
+def caption_of(text: str) -> str | None:
+    """What a pasted share text says besides its links (None when nothing)."""
+    return caption_from_share_text(text, [link.url for link in find_links(text)]) or None
 
 
 def pick_post_link(text: str) -> Link:
@@ -51,20 +61,37 @@ async def submit(
     source_platform: str,
     source_chat: str,
     now: datetime,
+    caption: str | None = None,
 ) -> Submitted:
-    platforms = campaign.spec.get("platforms", [])
-    if link.platform not in platforms:
-        raise UserError(
-            "submissions/platform_not_allowed", platform=link.platform, allowed=platforms
-        )
+    """Verify a post and store it with its checks; refuse a disallowed platform or a duplicate.
+
+    Approved at once when the campaign allows it and every check passes."""
+    rules = Rules.from_spec(campaign.spec, campaign.embargo_at, campaign.deadline_at)
     existing = await Submission.get_or_none(dedupe_key=link.dedupe_key)
+    duplicate_of = None
     if existing is not None:
+        duplicate_of = "own" if existing.creator_id == creator.id else "other"  # type: ignore[attr-defined]
+    accounts = await SocialAccount.filter(
+        creator_id=creator.id, platform=link.platform
+    ).values_list("handle", flat=True)
+    candidate = Candidate(
+        link=link,
+        submitted_at=now,
+        caption=caption,
+        posted_at=post_time(link),
+        duplicate_of=duplicate_of,
+        accounts=tuple(str(a) for a in accounts),
+    )
+    checks = checks_rules.verify(candidate, rules)
+    refused = checks_rules.refusal(checks)
+    if refused is not None and refused.code == "platform":
+        raise UserError(
+            "submissions/platform_not_allowed", platform=link.platform, allowed=rules.platforms
+        )
+    if refused is not None:
+        assert existing is not None
         raise _duplicate(existing, creator)
-    flags = []
-    if now < campaign.embargo_at:
-        flags.append("leak")
-    if now > campaign.deadline_at:
-        flags.append("late")
+    auto = checks_rules.auto_approvable(checks, rules)
     try:
         submission = await Submission.create(
             campaign=campaign,
@@ -74,14 +101,25 @@ async def submit(
             canonical_url=link.canonical_url[:1000],
             post_id=link.post_id,
             dedupe_key=link.dedupe_key[:1100],
-            status=PENDING,
-            flags=flags,
+            status=APPROVED if auto else PENDING,
+            decided_at=now if auto else None,
+            flags=checks_rules.flags(checks),
+            checks=[check.to_json() for check in checks],
+            caption=caption,
+            posted_at=candidate.posted_at,
+            author=link.author[:200] if link.author else None,
             source_platform=source_platform,
             source_chat=source_chat,
         )
     except IntegrityError:  # the same post arrived twice at once
         raise _duplicate(await Submission.get(dedupe_key=link.dedupe_key), creator) from None
-    return Submitted(submission, link)
+    if auto:
+        await audit.record(None, "submission.auto_approved", f"submission:{submission.id}")
+    return Submitted(submission, link, checks, auto)
+
+
+def stored_checks(submission: Submission) -> list[Check]:
+    return [Check.from_json(item) for item in submission.checks or []]
 
 
 def _duplicate(existing: Submission, creator: Creator) -> UserError:

@@ -18,7 +18,7 @@ async def test_non_managers_cannot_approve_invite_or_create_campaigns(enrolled: 
         "ada@dm: /review": "/review 仅限运营使用。",
         "ada@dm: /invite SPRING26": "/invite 仅限运营使用。",
         "ada@dm: /newcampaign": "/newcampaign 仅限运营使用。",
-        "ada@dm: !file spring.yaml": "只有运营可以通过文件创建活动。",
+        "ada@dm: !file spring.yaml": "只有运营可以通过文件创建活动或导入数据。",
         "ada@dm: /role ada admin": "/role 仅限管理员使用。",
         "mia@dm: /role ada admin": "/role 仅限管理员使用。",
         "stranger@dm: /approve 1": "/approve 仅限运营使用。",

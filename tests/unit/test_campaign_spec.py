@@ -73,6 +73,7 @@ EXPECTED_STORAGE: dict[str, Any] = {
     "disclosure": "合作",
     "pricing": {"currency": "CNY", "fixed_fen": 5000, "cpe_fen": 20},
     "assets": [],
+    "auto_approve": False,
 }
 
 REQUIRED_FIELDS = (

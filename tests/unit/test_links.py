@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.domain.links import PLATFORM_HOSTS, Link, classify_url, find_links, post_links
@@ -527,11 +525,17 @@ def test_platform_subdomains_case_and_ports(host: str, platform: str) -> None:
     assert link.platform == platform
 
 
-def test_platform_table_has_the_four_platforms() -> None:
-    assert set(PLATFORM_HOSTS) == {"xiaohongshu", "douyin", "weibo", "bilibili"}
+def test_platform_table_has_every_platform() -> None:
+    assert set(PLATFORM_HOSTS) == {
+        "xiaohongshu", "douyin", "weibo", "bilibili", "kuaishou", "wechat_channels",
+        "wechat_article", "dongchedi", "autohome", "zhihu", "dianping", "instagram", "tiktok",
+        "youtube", "x",
+    }  # fmt: skip
     for code, spec in PLATFORM_HOSTS.items():
         assert spec.code == code
-        assert spec.hosts and spec.short_hosts and spec.posts
+        assert spec.hosts and spec.posts
+        assert spec.hashtag.count("{}") == 1
+    assert PLATFORM_HOSTS["weibo"].hashtag == "#{}#"
 
 
 # --------------------------------------------------------------------------- scheme-less
@@ -743,20 +747,16 @@ def test_control_characters_end_a_url() -> None:
         pytest.param("-_" * 50_000, id="punct"),
     ],
 )
-def test_huge_input_is_fast(text: str) -> None:
-    start = time.perf_counter()
-    links = find_links(text)
-    assert time.perf_counter() - start < 2.0
-    assert len(links) <= 1
+def test_huge_adversarial_input_is_handled(text: str) -> None:
+    # Speed is measured in bench/links.py (linear growth), not asserted here.
+    assert len(find_links(text)) <= 1
 
 
 def test_huge_share_text_finds_every_link() -> None:
     chunk = "复制打开抖音，看看【作品】 # 话题 😆 https://v.douyin.com/{}/ Wsl:/ 10/26 K@W.lp\n"
     text = "".join(chunk.format(f"code{i:05d}") for i in range(1500))
     assert len(text) > 100_000
-    start = time.perf_counter()
     links = post_links(text)
-    assert time.perf_counter() - start < 2.0
     assert len(links) == 1500
     assert links[-1].canonical_url == "https://v.douyin.com/code01499"
 
