@@ -13,6 +13,7 @@ from bot.core.flows import FlowEngine
 from bot.core.outbox import Outbox
 from bot.core.registry import REGISTRY, Registry
 from bot.core.render import Renderer
+from bot.services.outlines import OutlineService
 from storage import db
 
 HANDLER_MODULES = (
@@ -22,8 +23,14 @@ HANDLER_MODULES = (
     "bot.handlers.campaigns",
     "bot.handlers.submissions",
     "bot.handlers.earnings",
+    "bot.handlers.outlines",
 )
-FLOW_MODULES = ("bot.flows.onboarding", "bot.flows.campaign_wizard", "bot.flows.review")
+FLOW_MODULES = (
+    "bot.flows.onboarding",
+    "bot.flows.campaign_wizard",
+    "bot.flows.review",
+    "bot.flows.metrics_import",
+)
 
 
 def load_handlers() -> Registry:
@@ -46,6 +53,7 @@ class App:
         for module in FLOW_MODULES:
             self.flows.register(importlib.import_module(module).FLOW)
         self.dispatcher = Dispatcher(self)
+        self.outlines = OutlineService(self.settings, self.renderer)
         self.database = db.Database(self.settings.database_url)
 
     async def start(self) -> None:
@@ -54,6 +62,7 @@ class App:
         await self.outbox.recover()
 
     async def stop(self) -> None:
+        await self.outlines.close()
         await self.database.close()
 
     def bot_username(self, platform: str) -> str | None:

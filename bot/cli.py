@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.core.clock import Clock, ManualClock, OffsetClock
 from bot.platforms.console import ConsoleError, ConsolePlatform
 from storage import db
+
+log = logging.getLogger("koxbot")
 
 cli = typer.Typer(
     add_completion=False, no_args_is_help=True, help="koxbot: KOC/KOS programmes in chat."
@@ -108,11 +111,48 @@ def console(
     raise typer.Exit(asyncio.run(_console(settings, _clock(now), script, json)))
 
 
+async def _serve(settings: Settings, with_console: bool) -> int:
+    """The configured platforms, the outbox worker, and the console when asked or alone."""
+    platforms: list = []
+    async with App(settings, OffsetClock()) as app:
+        worker = asyncio.create_task(app.outbox.run(), name="outbox")
+        try:
+            if settings.telegram_bot_token is not None:
+                from bot.platforms.telegram import TelegramPlatform
+
+                telegram = TelegramPlatform(app)
+                await telegram.start()
+                platforms.append(telegram)
+                log.info("telegram: serving as @%s", telegram.username)
+            if with_console or not platforms:
+                await _interactive(ConsolePlatform(app))
+            else:
+                await _until_signalled()
+        finally:
+            await app.outbox.stop()
+            await worker
+            for platform in platforms:
+                await platform.stop()
+    return 0
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
 @cli.command()
-def run() -> None:
+def run(
+    console: Annotated[
+        bool, typer.Option("--console", help="also open the console chat beside the platforms")
+    ] = False,
+) -> None:
     """Run every configured platform; with none configured, the local console chat."""
     settings = _settings()
-    raise typer.Exit(asyncio.run(_console(settings, OffsetClock(), None, False)))
+    raise typer.Exit(asyncio.run(_serve(settings, console)))
 
 
 @cli.command()
@@ -138,6 +178,11 @@ def demo(
     out.write_text(script, encoding="utf-8")
     typer.echo(script)
     typer.echo(f"# written to {out}; run it with: koxbot console --script {out}", err=True)
+
+
+from bot.cli_links import links as links_command  # noqa: E402
+
+cli.command("links")(links_command)
 
 
 def main() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.core.identity import PlatformUser
@@ -30,6 +31,89 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=4000, ge=200, le=100_000)
     flow_ttl_minutes: int = Field(default=60 * 24, ge=1)
     log_level: str = "INFO"
+
+    # Telegram (bot/platforms/telegram.py): on when a token is set.
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str | None = None  # another Bot API server, e.g. http://127.0.0.1:8081
+    telegram_webhook_url: str | None = None  # public HTTPS URL; unset: long polling
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "0.0.0.0:8443"
+    telegram_rate_global_per_second: int = Field(default=30, ge=1, le=1000)
+    telegram_rate_private_per_second: int = Field(default=1, ge=1, le=100)
+    telegram_rate_group_per_minute: int = Field(default=20, ge=1, le=1000)
+
+    # Outlines (bot/services/outlines.py): any OpenAI-compatible endpoint; no key → templates.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_concurrency: int = Field(default=4, ge=1, le=256)
+    openai_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    openai_max_retries: int = Field(default=3, ge=0, le=10)
+    openai_retry_base_seconds: float = Field(default=1.0, ge=0, le=60)
+    openai_temperature: float = Field(default=0.9, ge=0, le=2)
+    openai_max_tokens: int = Field(default=1500, ge=200, le=32_000)
+    # Prices per million tokens, in OPENAI_PRICE_CURRENCY; costs are kept as integer micro-units.
+    openai_price_input_per_mtok: Decimal = Field(default=Decimal("0.15"), ge=0)
+    openai_price_output_per_mtok: Decimal = Field(default=Decimal("0.60"), ge=0)
+    openai_price_currency: str = "USD"
+    outline_similarity_max: float = Field(default=0.45, gt=0, le=1)
+    outline_max_attempts: int = Field(default=3, ge=1, le=10)
+
+    # WeChat (bot/platforms/wechat.py): on when a puppet service endpoint is set.
+    wechaty_puppet_service_endpoint: str | None = None  # HOST:PORT of the wechaty gateway
+    wechaty_puppet_service_token: SecretStr | None = None  # required with the endpoint
+    wechat_cache_dir: str = "data/wechaty"  # wechaty's own cache (CACHE_DIR)
+    wechat_send_interval_seconds: float = Field(default=3.0, ge=0, le=3600)
+    wechat_send_jitter_seconds: float = Field(default=2.0, ge=0, le=3600)
+    wechat_daily_cap: int = Field(default=500, ge=1, le=100_000)
+    wechat_login_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    wechat_reconnect_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator(
+        "wechaty_puppet_service_endpoint", "wechaty_puppet_service_token", mode="before"
+    )
+    @classmethod
+    def _blank_wechat_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("wechaty_puppet_service_endpoint")
+    @classmethod
+    def _wechat_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.strip().removeprefix("http://").rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT of the wechaty gateway, e.g. 127.0.0.1:8788")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _wechat_token_with_endpoint(self) -> Settings:
+        if self.wechaty_puppet_service_endpoint and self.wechaty_puppet_service_token is None:
+            raise ValueError(
+                "WECHATY_PUPPET_SERVICE_TOKEN is required with WECHATY_PUPPET_SERVICE_ENDPOINT "
+                "(the client sends it to the gateway)"
+            )
+        return self
+
+    @field_validator(
+        "telegram_bot_token",
+        "telegram_api_base",
+        "telegram_webhook_url",
+        "telegram_webhook_secret",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`NAME=` in .env.example style files means "not set", not an empty value."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_webhook_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8443")
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -65,6 +149,27 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgres://", "asyncpg://")):
             raise ValueError("DATABASE_URL must start with sqlite://, postgres:// or asyncpg://")
         return value
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("http://", "https://")):
+            raise ValueError("OPENAI_BASE_URL must start with http:// or https://")
+        return value.strip().rstrip("/")
+
+    @field_validator("openai_price_currency")
+    @classmethod
+    def _price_currency(cls, value: str) -> str:
+        if not value.strip().isalpha() or len(value.strip()) != 3:
+            raise ValueError("a three-letter currency code such as USD or CNY")
+        return value.strip().upper()
 
     @cached_property
     def tz(self) -> ZoneInfo:

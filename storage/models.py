@@ -64,7 +64,8 @@ class Identity(TimestampedModel):
     user_id = fields.CharField(max_length=64)
     username = fields.CharField(max_length=100, null=True)
     last_seen_at = fields.DatetimeField(null=True)
-    blocked_at = fields.DatetimeField(null=True)  # the user blocked the bot: no DMs until they return
+    # The user blocked the bot: no DMs until they write to it again.
+    blocked_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "identities"
@@ -216,6 +217,13 @@ class Submission(TimestampedModel):
     )
     source_platform = fields.CharField(max_length=16)
     source_chat = fields.CharField(max_length=64)
+    # What the share text said besides the link (None when it said nothing).
+    caption = fields.TextField(null=True)
+    # Every verification check with its result: [{"code", "status", "detail"}], see
+    # bot.domain.checks.
+    checks = fields.JSONField(default=list)
+    posted_at = fields.DatetimeField(null=True)  # when the post id says it was published
+    author = fields.CharField(max_length=200, null=True)  # the account the URL names
 
     class Meta:
         table = "submissions"
@@ -279,7 +287,7 @@ class Outline(TimestampedModel):
     platform = fields.CharField(max_length=32)
     locale = fields.CharField(max_length=8)
     generator = fields.CharField(max_length=16)  # llm | template
-    fallback = fields.CharField(max_length=16, null=True)  # why templates stood in: no_key | llm_down
+    fallback = fields.CharField(max_length=16, null=True)  # why a template: no_key | llm_down
     model = fields.CharField(max_length=100, default="")
     content = fields.JSONField(default=dict)  # bot.domain.outlines.OutlineDraft
     attempts = fields.IntField(default=1)

@@ -15,6 +15,7 @@ from bot.app import App
 from bot.config import Settings, load_settings
 from bot.core.clock import ManualClock
 from bot.platforms.console import ConsolePlatform
+from tests.fake_openai import FakeOpenAI
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The campaign in tests/e2e/scripts/spring.yaml: embargo 2026-05-20 10:30 Shanghai.
@@ -106,3 +107,10 @@ async def enrolled(chat: Chat) -> Chat:
     """A manager with campaign SPRING26 and creator `ada` enrolled in it."""
     await chat.say(*MANAGER_SETUP, *onboarding_answers("ada"))
     return chat
+
+
+@pytest.fixture
+async def llm_server() -> AsyncIterator[FakeOpenAI]:
+    """An OpenAI-compatible server on a free loopback port (tests/fake_openai.py)."""
+    async with FakeOpenAI() as server:
+        yield server

@@ -6,6 +6,7 @@ post-link catcher (groups) → fallback. Whatever a handler raises becomes a pol
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 import uuid
@@ -17,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from bot.core.context import Context, resolve_choice
 from bot.core.errors import UserError
 from bot.core.identity import PlatformUser, Role
-from bot.core.messages import Incoming
+from bot.core.messages import ChatRef, Incoming, Outgoing
 from bot.core.registry import CommandMatch
 from bot.services import people
 from storage.models import ChatGroup, ProcessedMessage
@@ -41,8 +42,40 @@ class Dispatcher:
     def __init__(self, app: App) -> None:
         self.app = app
         self.bot_usernames: dict[str, str] = {}  # platform → the bot's own username
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     async def handle(self, incoming: Incoming) -> None:
+        # One message at a time per person and chat: their flow steps must not race.
+        key = (incoming.platform, incoming.chat.chat_id, incoming.user_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await self._handle(incoming)
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+
+    async def welcome(self, chat: ChatRef, names: list[str]) -> None:
+        """New members of a group: a welcome with the way in."""
+        await self.group_seen(chat)
+        text = self.app.renderer.render(
+            self.app.settings.locale,
+            "general/welcome",
+            names=names,
+            platform=chat.platform,
+            bot=self.bot_usernames.get(chat.platform),
+        )
+        await self.app.outbox.put(Outgoing(chat=chat, text=text))
+        await self.app.outbox.flush()
+
+    async def group_seen(self, chat: ChatRef) -> None:
+        await ChatGroup.get_or_create(
+            platform=chat.platform,
+            chat_id=chat.chat_id,
+            defaults={"title": (chat.title or chat.chat_id)[:200]},
+        )
+
+    async def _handle(self, incoming: Incoming) -> None:
         if not await self._first_time(incoming):
             log.info("dropped replayed message %s:%s", incoming.platform, incoming.message_id)
             return
@@ -59,7 +92,7 @@ class Dispatcher:
         ctx = Context(self.app, incoming, caller)
         try:
             if incoming.chat.is_group:
-                await self._remember_group(incoming)
+                await self.group_seen(incoming.chat)
             if len(incoming.text) > settings.max_text_length:
                 await ctx.reply("errors/too_long", limit=settings.max_text_length)
             else:
@@ -84,13 +117,6 @@ class Dispatcher:
         except IntegrityError:
             return False
         return True
-
-    async def _remember_group(self, incoming: Incoming) -> None:
-        await ChatGroup.get_or_create(
-            platform=incoming.platform,
-            chat_id=incoming.chat.chat_id,
-            defaults={"title": (incoming.chat.title or incoming.chat.chat_id)[:200]},
-        )
 
     async def _route(self, ctx: Context) -> None:
         incoming = ctx.incoming

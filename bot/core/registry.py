@@ -25,6 +25,7 @@ class CommandSpec:
     role: Role
     handler: Handler
     hidden: bool = False  # not listed in /help (e.g. /cancel is mentioned by flows instead)
+    in_groups: bool = True  # offered in group command menus (private-only ones are not)
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,12 @@ class Registry:
         keywords: tuple[str, ...] = (),
         role: Role = Role.ANYONE,
         hidden: bool = False,
+        in_groups: bool = True,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if name in self.commands:
                 raise ValueError(f"command /{name} is registered twice")
-            spec = CommandSpec(name, tuple(keywords), role, handler, hidden)
+            spec = CommandSpec(name, tuple(keywords), role, handler, hidden, in_groups)
             self.commands[name] = spec
             for keyword in keywords:
                 if keyword in self._keywords:

@@ -11,7 +11,7 @@ from bot.services import audit, campaigns, people
 STAFF_ROLES = (Role.MANAGER, Role.BRAND, Role.ADMIN)
 
 
-@command("role", keywords=("角色",), role=Role.ADMIN)
+@command("role", keywords=("角色",), role=Role.ADMIN, in_groups=False)
 async def role(ctx: Context) -> None:
     parts = ctx.args.split()
     wanted = (

@@ -17,7 +17,7 @@ INVITE_ROLES = (Role.CREATOR, Role.MANAGER, Role.BRAND)
 MAX_INVITE_DAYS = 365
 
 
-@command("newcampaign", keywords=("新建活动",), role=Role.MANAGER)
+@command("newcampaign", keywords=("新建活动",), role=Role.MANAGER, in_groups=False)
 async def new_campaign(ctx: Context) -> None:
     if ctx.incoming.attachments:
         await import_campaign_file(ctx)

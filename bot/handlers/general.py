@@ -23,7 +23,7 @@ async def help_(ctx: Context) -> None:
     await ctx.reply("general/help", entries=entries, caller=ctx.caller)
 
 
-@command("lang", keywords=("语言",))
+@command("lang", keywords=("语言",), in_groups=False)
 async def lang(ctx: Context) -> None:
     wanted = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(
         ctx.args.strip().lower().replace("-", "_")

@@ -9,7 +9,7 @@ from bot.services import audit, creators, invites, people
 from storage.models import Creator, Person
 
 
-@command("start", keywords=("报名",))
+@command("start", keywords=("报名",), in_groups=False)
 async def start(ctx: Context) -> None:
     code = ctx.args.split()[0] if ctx.args.split() else ""
     if ctx.in_group:

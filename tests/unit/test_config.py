@@ -35,3 +35,12 @@ def test_bad_values_are_one_clear_line(overrides: dict, message: str) -> None:
 
 def test_locale_spelling_is_forgiving() -> None:
     assert load_settings(_env_file=None, locale="zh-cn").locale == "zh_CN"
+
+
+def test_blank_telegram_variables_mean_not_set() -> None:
+    settings = load_settings(_env_file=None, telegram_bot_token="", telegram_webhook_url=" ")
+    assert settings.telegram_bot_token is None and settings.telegram_webhook_url is None
+    token = load_settings(_env_file=None, telegram_bot_token="123:abc").telegram_bot_token
+    assert token is not None and "123:abc" not in repr(token)  # never printed by accident
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_LISTEN: expected HOST:PORT"):
+        load_settings(_env_file=None, telegram_webhook_listen="8443")
