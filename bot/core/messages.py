@@ -5,6 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Templates mark copy-friendly spans (hashtag kits, codes, links) with the `code` filter.
+# The markers are control characters, which the dispatcher strips from inbound text, so a user
+# can never forge one; each platform's sender turns them into its markup or drops them.
+CODE_START, CODE_END = "\x0e", "\x0f"
+
+
+def mark_code(text: object) -> str:
+    return f"{CODE_START}{text}{CODE_END}"
+
+
+def plain(text: str) -> str:
+    """The text without copy-span markers: for platforms with no markup."""
+    return text.replace(CODE_START, "").replace(CODE_END, "")
+
 
 @dataclass(frozen=True)
 class ChatRef:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
+from bot.core.messages import mark_code
 from bot.domain.money import format_fen
 from bot.domain.platforms import format_hashtag
 
@@ -40,6 +41,7 @@ class Renderer:
         )
         env.filters["money"] = format_fen
         env.filters["localtime"] = _localtime
+        env.filters["code"] = mark_code
         env.filters["hashtag"] = lambda tag, platform: format_hashtag(platform, tag)
         names = env.get_template("_names.j2").module
         env.filters["platform_name"] = lambda code: names.platforms.get(code, code)  # type: ignore[attr-defined]

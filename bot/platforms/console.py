@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
-from bot.core.messages import Attachment, ChatRef, Incoming, Outgoing
+from bot.core.messages import Attachment, ChatRef, Incoming, Outgoing, plain
 
 PLATFORM = "console"
 BOT_NAME = "koxbot"
@@ -47,12 +47,13 @@ class ConsoleSender:
 
     async def send(self, message: Outgoing) -> str:
         self.count += 1
+        text = plain(message.text)
         chat = message.chat.chat_id if message.chat.is_group else DM
         if self.json_mode:
             record = {
                 "chat": chat,
                 "to": message.to_user,
-                "text": message.text,
+                "text": text,
                 "choices": [c.label for c in message.choices],
                 "files": [f.path for f in message.files],
                 "edit": message.edit_of is not None,
@@ -61,7 +62,7 @@ class ConsoleSender:
         else:
             to = f" @{message.to_user}" if message.to_user else ""
             arrow = "✎" if message.edit_of is not None else "→"  # ✎ replaces an earlier message
-            lines = [f"bot {arrow} {chat}{to}: {message.text}"]
+            lines = [f"bot {arrow} {chat}{to}: {text}"]
             lines += [f"    {i}. {c.label}" for i, c in enumerate(message.choices, 1)]
             lines += [f"    [file] {f.name}: {f.path}" for f in message.files]
             print("\n".join(lines), file=self.out, flush=True)

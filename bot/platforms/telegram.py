@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
@@ -36,7 +38,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from bot.core.messages import Attachment, ChatRef, Incoming, Outgoing
+from bot.core.messages import CODE_END, CODE_START, Attachment, ChatRef, Incoming, Outgoing
 from bot.core.outbox import DeliveryError
 from bot.core.ratelimit import Limit
 from storage.models import OutboxMessage
@@ -91,7 +93,8 @@ class TelegramSender:
         markup = self._keyboard(message)
         if message.edit_message_id is not None:
             edited = await self.bot.edit_message_text(
-                text=message.text[:MAX_TEXT],
+                text=to_html(_chunks(message.text)[0]),
+                parse_mode=ParseMode.HTML,
                 chat_id=chat_id,
                 message_id=int(message.edit_message_id),
                 reply_markup=markup,
@@ -108,7 +111,8 @@ class TelegramSender:
             last = index == len(chunks) - 1
             sent = await self.bot.send_message(
                 chat_id=chat_id,
-                text=chunk,
+                text=to_html(chunk),
+                parse_mode=ParseMode.HTML,
                 reply_markup=markup if last else None,
                 reply_parameters=reply if index == 0 else None,
             )
@@ -133,14 +137,23 @@ class TelegramSender:
         return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def to_html(text: str) -> str:
+    """Plain template text as Telegram HTML: everything escaped, copy spans as <code>."""
+    escaped = html.escape(text, quote=False)
+    return escaped.replace(CODE_START, "<code>").replace(CODE_END, "</code>")
+
+
 def _chunks(text: str) -> list[str]:
-    """Telegram takes 4096 characters a message: split at line ends where possible."""
+    """Telegram takes 4096 characters a message: split at line ends where possible; a copy
+    span cut in two is closed in one chunk and reopened in the next."""
     chunks: list[str] = []
-    while len(text) > MAX_TEXT:
-        cut = text.rfind("\n", 0, MAX_TEXT)
-        cut = cut if cut > 0 else MAX_TEXT
-        chunks.append(text[:cut])
-        text = text[cut:].lstrip("\n")
+    while len(text) > MAX_TEXT - 2:
+        cut = text.rfind("\n", 0, MAX_TEXT - 2)
+        cut = cut if cut > 0 else MAX_TEXT - 2
+        chunk, text = text[:cut], text[cut:].lstrip("\n")
+        if chunk.count(CODE_START) > chunk.count(CODE_END):
+            chunk, text = chunk + CODE_END, CODE_START + text
+        chunks.append(chunk)
     if text:
         chunks.append(text)
     return chunks

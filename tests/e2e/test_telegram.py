@@ -290,3 +290,31 @@ async def test_koxbot_run_serves_telegram_until_stopped(tmp_path: Path) -> None:
             process.kill()
             await process.wait()
         await server.stop()
+
+
+async def test_copy_spans_are_code_and_user_text_is_escaped(telegram: Running) -> None:
+    await telegram.says(BOSS, "Boss", "/role telegram:1002 manager ACME")
+    await telegram.says(
+        MIA, "Mia", "", document=("spring.yaml", (SCRIPTS / "spring.yaml").read_bytes())
+    )
+    invite = await telegram.says(MIA, "Mia", "/invite SPRING26 code=ACME-KOC")
+    assert invite.params["parse_mode"] == "HTML"
+    assert invite.text.startswith("邀请码：<code>ACME-KOC</code>")
+    assert "<code>/start ACME-KOC</code>" in invite.text
+    nasty = await telegram.says(MIA, "Mia", "/invite <b>x</b>&")
+    assert nasty.text.startswith("没有找到活动 &lt;b&gt;x&lt;/b&gt;&amp;。")
+
+
+def test_long_texts_split_without_breaking_a_copy_span() -> None:
+    from bot.core.messages import CODE_END, CODE_START
+    from bot.platforms.telegram import MAX_TEXT, _chunks, to_html
+
+    text = "x" * (MAX_TEXT - 10) + CODE_START + "#话题 " * 20 + CODE_END + "\nend"
+    chunks = _chunks(text)
+    assert len(chunks) == 2 and all(len(c) <= MAX_TEXT for c in chunks)
+    for chunk in chunks:
+        rendered = to_html(chunk)
+        assert rendered.count("<code>") == rendered.count("</code>")
+    assert "".join(chunks).replace(CODE_START, "").replace(CODE_END, "") == text.replace(
+        CODE_START, ""
+    ).replace(CODE_END, "")
