@@ -113,3 +113,11 @@ async def test_starting_the_app_leaves_our_timezone_variable_alone(tmp_path: Pat
         assert make_settings(tmp_path).timezone == "Asia/Tokyo"
     finally:
         del os.environ["TIMEZONE"]
+
+
+async def test_sqlite_runs_in_wal_mode(app: App) -> None:
+    from tortoise.context import require_context
+
+    connection = require_context().db()
+    _, rows = await connection.execute_query("PRAGMA journal_mode")
+    assert rows[0][0] == "wal"
