@@ -124,6 +124,12 @@ async def _serve(settings: Settings, with_console: bool) -> int:
                 await telegram.start()
                 platforms.append(telegram)
                 log.info("telegram: serving as @%s", telegram.username)
+            if settings.wechaty_puppet_service_endpoint is not None:
+                from bot.platforms.wechat import WeChatPlatform
+
+                wechat = WeChatPlatform(app)
+                await wechat.start()  # an outage is logged; WeChat reconnects on its own
+                platforms.append(wechat)
             if with_console or not platforms:
                 await _interactive(ConsolePlatform(app))
             else:

@@ -91,8 +91,7 @@ class Outbox:
         return sent
 
     async def run(self) -> None:
-        """Deliver continuously until `stop()`: the worker behind the platforms with limits."""
-        self._stopping = False
+        """Deliver continuously until `stop()` (which may come before the task first runs)."""
         while not self._stopping:
             self._wake.clear()
             try:
