@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-METRIC_FIELDS = ("likes", "comments", "shares", "favorites", "views")
+from bot.domain.money import MoneyError, parse_yuan
+
+METRIC_FIELDS = ("likes", "comments", "shares", "favorites", "views", "clicks", "leads")
 MAX_COUNT = 10**12
 
 KEY_ALIASES: dict[str, str] = {
@@ -15,6 +17,12 @@ KEY_ALIASES: dict[str, str] = {
     "shares": "shares", "share": "shares", "转发": "shares", "分享": "shares",
     "favorites": "favorites", "favorite": "favorites", "favs": "favorites", "收藏": "favorites",
     "views": "views", "view": "views", "播放": "views", "阅读": "views", "浏览": "views",
+    "clicks": "clicks", "click": "clicks", "点击": "clicks",
+    "leads": "leads", "lead": "leads", "留资": "leads", "线索": "leads",
+}  # fmt: skip
+# Amounts in yuan (for CPS), stored in fen: `gmv=1234.50`, `成交额=¥1,234.5`.
+MONEY_ALIASES: dict[str, str] = {
+    "gmv": "gmv_fen", "sales": "gmv_fen", "成交额": "gmv_fen", "销售额": "gmv_fen",
 }  # fmt: skip
 _MULTIPLIERS = {"": 1, "k": 1_000, "w": 10_000, "万": 10_000, "m": 1_000_000}
 _PAIR = re.compile(r"([^\s=:：]+)\s*[=:：]\s*(\S+)")
@@ -49,6 +57,12 @@ def parse_metrics(text: str) -> ParsedMetrics:
     for leftover in consumed:
         result.problems.append((leftover, "not_a_pair"))
     for key, raw in _PAIR.findall(text):
+        if MONEY_ALIASES.get(key.lower()):
+            try:
+                result.values[MONEY_ALIASES[key.lower()]] = parse_yuan(raw)
+            except MoneyError:
+                result.problems.append((f"{key}={raw}", "bad_number"))
+            continue
         name = KEY_ALIASES.get(key.lower())
         if name is None:
             result.problems.append((key, "unknown_metric"))

@@ -7,11 +7,14 @@ from bot.core.identity import Role
 from bot.core.registry import command
 from bot.services.earnings import creator_earnings
 
+DETAIL_WORDS = ("detail", "details", "明细", "详细")
+
 
 @command("earnings", keywords=("收益",), role=Role.CREATOR)
 async def earnings(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
+    detail = ctx.args.strip().lower() in DETAIL_WORDS
     per_campaign = await creator_earnings(ctx.caller.creator_id)
-    await ctx.reply_dm("earnings/summary", campaigns=per_campaign)
+    await ctx.reply_dm("earnings/summary", campaigns=per_campaign, detail=detail)
     if ctx.in_group:
         await ctx.reply("earnings/sent_privately")

@@ -177,3 +177,12 @@ def test_empty_text() -> None:
 
 def test_repeated_key_last_value_wins() -> None:
     assert parse_metrics("likes=1 点赞=2").values == {"likes": 2}
+
+
+def test_cpa_counts_and_gmv_in_yuan() -> None:
+    parsed = parse_metrics("点击=1.2万 leads=30 gmv=¥1,234.5")
+    assert parsed.values == {"clicks": 12000, "leads": 30, "gmv_fen": 123450}
+    assert parsed.problems == []
+    bad = parse_metrics("成交额=1.234 likes=3")
+    assert bad.values == {"likes": 3}
+    assert bad.problems == [("成交额=1.234", "bad_number")]

@@ -1,0 +1,104 @@
+"""/settle (preview, close, mark paid) and /export: money for finance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.context import Context
+from bot.core.identity import Role
+from bot.core.messages import Choice, OutFile
+from bot.core.registry import command
+from bot.services import campaigns, settlement
+
+CONFIRM_WORDS = ("confirm", "确认")
+PAID_WORDS = ("paid", "已支付", "支付")
+
+
+@command("settle", keywords=("结算",), role=Role.MANAGER)
+async def settle(ctx: Context) -> None:
+    words = ctx.args.split()
+    if not words:
+        await ctx.reply("settlement/usage")
+        return
+    campaign = await campaigns.managed_campaign(ctx.caller, words[0])
+    action = words[1].lower() if len(words) > 1 else ""
+    number = words[2] if len(words) > 2 else ""
+    if action in CONFIRM_WORDS and number.isdigit() and len(number) < 19:
+        await _close(ctx, campaign, int(number))
+    elif action in PAID_WORDS and (not number or (number.isdigit() and len(number) < 10)):
+        await _paid(ctx, campaign, int(number) if number else None)
+    elif action:
+        await ctx.reply("settlement/usage")
+    else:
+        await _preview(ctx, campaign)
+
+
+async def _preview(ctx: Context, campaign) -> None:  # type: ignore[no-untyped-def]
+    plan = await settlement.preview(campaign)
+    if not plan.creators:
+        await ctx.reply("settlement/nothing", campaign=campaign)
+        return
+    choice = Choice(
+        ctx.render("settlement/confirm_label", number=plan.number),
+        f"/settle {campaign.code} confirm {plan.last_entry_id}",
+    )
+    await ctx.reply("settlement/preview", plan=plan, campaign=campaign, choices=[choice])
+
+
+async def _close(ctx: Context, campaign, last_entry_id: int) -> None:  # type: ignore[no-untyped-def]
+    closed, statements = await settlement.close(ctx.caller, campaign, last_entry_id)
+    delivered = 0
+    for statement in statements:
+        await statement.fetch_related("creator")
+        delivered += await ctx.notify(
+            statement.creator.person_id,  # type: ignore[attr-defined]
+            "settlement/statement",
+            campaign=campaign,
+            settlement=closed,
+            statement=statement,
+        )
+    choice = Choice(
+        ctx.render("settlement/paid_label", number=closed.number),
+        f"/settle {campaign.code} paid {closed.number}",
+    )
+    await ctx.reply(
+        "settlement/closed",
+        campaign=campaign,
+        settlement=closed,
+        count=len(statements),
+        delivered=delivered,
+        choices=[choice],
+    )
+
+
+async def _paid(ctx: Context, campaign, number: int | None) -> None:  # type: ignore[no-untyped-def]
+    paid, statements = await settlement.mark_paid(ctx.caller, campaign, number, ctx.now)
+    for statement in statements:
+        await ctx.notify(
+            statement.creator.person_id,  # type: ignore[attr-defined]
+            "settlement/paid_notice",
+            campaign=campaign,
+            settlement=paid,
+            statement=statement,
+        )
+    await ctx.reply("settlement/paid", campaign=campaign, settlement=paid, count=len(statements))
+
+
+@command("export", keywords=("导出",), role=Role.BRAND)
+async def export(ctx: Context) -> None:
+    words = ctx.args.split()
+    if not words:
+        await ctx.reply("settlement/export_usage")
+        return
+    campaign = await settlement.exportable_campaign(ctx.caller, words[0])
+    directory = Path(ctx.app.settings.export_dir)
+    paths = await settlement.write_exports(campaign, directory, ctx.now)
+    rows = await settlement.export_rows(campaign)
+    await ctx.reply(
+        "settlement/exported",
+        campaign=campaign,
+        total_fen=rows.total_fen,
+        creators=len(rows.creators),
+        posts=len(rows.posts),
+        files=[OutFile(p.name, str(p)) for p in paths],
+    )

@@ -1,0 +1,279 @@
+"""The append-only ledger: accruals, reversals, adjustments and payouts, never edited.
+
+A post's accrued amount is the sum of its accrual and reversal entries. Whenever what a
+creator's posts in a campaign should earn may have changed (a decision, new metrics), the
+amounts are recomputed from the latest metrics (bot.domain.pricing.price_creator) and only the
+difference is written. Which period an entry belongs to follows from Settlement.last_entry_id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from tortoise.exceptions import IntegrityError
+from tortoise.functions import Max, Sum
+from tortoise.transactions import in_transaction
+
+from bot.domain.pricing import Metrics, PostInput, PostPrice, Pricing, budget_alerts, price_creator
+from bot.domain.pricing import in_bonus_window as bonus_window
+from storage.models import (
+    Campaign,
+    Creator,
+    LedgerEntry,
+    MetricSnapshot,
+    Settlement,
+    Submission,
+)
+
+ACCRUAL, REVERSAL, ADJUSTMENT, PAYOUT = "accrual", "reversal", "adjustment", "payout"
+EARNING_KINDS = (ACCRUAL, REVERSAL, ADJUSTMENT)  # what a creator earned; payouts settle it
+PENDING, SETTLED, PAID = "pending", "settled", "paid"
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Repriced:
+    entries: list[LedgerEntry]
+    budget_alerts: tuple[int, ...] = ()
+    campaign: Campaign | None = None
+    spent_fen: int = 0
+
+
+async def latest_metrics(submission_id: int) -> Metrics:
+    snapshot = await MetricSnapshot.filter(submission_id=submission_id).order_by("-id").first()
+    if snapshot is None:
+        return Metrics()
+    return Metrics(**{name: getattr(snapshot, name) for name in Metrics.__dataclass_fields__})
+
+
+def pricing_of(campaign: Campaign) -> Pricing:
+    return Pricing.from_spec(campaign.spec["pricing"])
+
+
+async def campaign_spent(campaign_id: int) -> int:
+    """What the campaign's creators have earned so far (accruals, reversals, adjustments)."""
+    row = (
+        await LedgerEntry.filter(campaign_id=campaign_id, kind__in=EARNING_KINDS)
+        .annotate(total=Sum("amount_fen"))
+        .first()
+        .values("total")
+    )
+    return int((row or {}).get("total") or 0)
+
+
+async def reprice(creator_id: int, campaign_id: int, actor_id: int | None, cause: str) -> Repriced:
+    """Bring the ledger in line with what the creator's posts earn now; write differences only.
+
+    Safe against a concurrent writer: entries carry a per-(creator, campaign) sequence number,
+    and a collision means someone else wrote first, so the difference is computed again."""
+    campaign = await Campaign.get(id=campaign_id)
+    before = await campaign_spent(campaign_id)
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            async with in_transaction():
+                entries = await _reprice_once(creator_id, campaign, actor_id, cause)
+            break
+        except IntegrityError:
+            continue
+    else:  # pragma: no cover - eight collisions in a row
+        raise RuntimeError("ledger: could not write after repeated collisions")
+    after = await campaign_spent(campaign_id)
+    alerts = budget_alerts(pricing_of(campaign).budget_fen, before, after)
+    return Repriced(entries, alerts, campaign, after)
+
+
+async def _reprice_once(
+    creator_id: int, campaign: Campaign, actor_id: int | None, cause: str
+) -> list[LedgerEntry]:
+    pricing = pricing_of(campaign)
+    creator = await Creator.get(id=creator_id)
+    submissions = await Submission.filter(creator_id=creator_id, campaign_id=campaign.id).order_by(
+        "id"
+    )
+    approved = [s for s in submissions if s.status == "approved"]
+    metrics = {s.id: await latest_metrics(s.id) for s in approved}
+    priced = price_creator(
+        pricing,
+        [
+            PostInput(metrics[s.id], bonus_window(pricing, campaign.embargo_at, s.created_at))
+            for s in approved
+        ],
+        creator.tier,
+    )
+    target: dict[int, PostPrice] = dict(zip((s.id for s in approved), priced, strict=True))
+    accrued = await _accrued_by_submission(creator_id, campaign.id)
+    seq = await _last_seq(creator_id, campaign.id)
+    written = []
+    for submission in submissions:
+        price = target.get(submission.id)
+        want = price.total_fen if price else 0
+        diff = want - accrued.get(submission.id, 0)
+        if diff == 0:
+            continue
+        seq += 1
+        kind = REVERSAL if price is None else ACCRUAL
+        basis = {"cause": cause, "total_fen": want, "status": submission.status}
+        if price is not None:
+            basis["metrics"] = metrics[submission.id].__dict__
+            basis["lines"] = [line.to_json() for line in price.lines]
+            basis["tier"] = creator.tier
+        written.append(
+            await LedgerEntry.create(
+                creator_id=creator_id,
+                campaign_id=campaign.id,
+                submission_id=submission.id,
+                kind=kind,
+                amount_fen=diff,
+                currency=pricing.currency,
+                basis=basis,
+                actor_id=actor_id,
+                seq=seq,
+            )
+        )
+    return written
+
+
+async def _accrued_by_submission(creator_id: int, campaign_id: int) -> dict[int, int]:
+    rows = await LedgerEntry.filter(
+        creator_id=creator_id, campaign_id=campaign_id, kind__in=(ACCRUAL, REVERSAL)
+    ).values_list("submission_id", "amount_fen")
+    result: dict[int, int] = defaultdict(int)
+    for submission_id, amount in rows:
+        result[submission_id] += amount
+    return result
+
+
+async def _last_seq(creator_id: int, campaign_id: int) -> int:
+    row = (
+        await LedgerEntry.filter(creator_id=creator_id, campaign_id=campaign_id)
+        .annotate(top=Max("seq"))
+        .first()
+        .values("top")
+    )
+    return int((row or {}).get("top") or 0)
+
+
+async def append(
+    creator_id: int,
+    campaign: Campaign,
+    kind: str,
+    amount_fen: int,
+    actor_id: int | None,
+    *,
+    submission_id: int | None = None,
+    settlement_id: int | None = None,
+    note: str | None = None,
+    basis: dict | None = None,
+) -> LedgerEntry:
+    """One entry (an adjustment or a payout) with the next sequence number, retried on a
+    collision."""
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            async with in_transaction():
+                seq = await _last_seq(creator_id, campaign.id) + 1
+                return await LedgerEntry.create(
+                    creator_id=creator_id,
+                    campaign_id=campaign.id,
+                    submission_id=submission_id,
+                    kind=kind,
+                    amount_fen=amount_fen,
+                    currency=campaign.currency,
+                    basis=basis or {},
+                    actor_id=actor_id,
+                    seq=seq,
+                    settlement_id=settlement_id,
+                    note=note,
+                )
+        except IntegrityError:
+            continue
+    raise RuntimeError("ledger: could not write after repeated collisions")  # pragma: no cover
+
+
+# --- reading: what a creator sees -------------------------------------------------------------
+
+
+@dataclass
+class PostView:
+    submission: Submission
+    amounts: dict[str, int] = field(default_factory=lambda: {PENDING: 0, SETTLED: 0, PAID: 0})
+    lines: list[dict] = field(default_factory=list)  # the latest explanation
+
+    @property
+    def total_fen(self) -> int:
+        return sum(self.amounts.values())
+
+
+@dataclass
+class AdjustmentView:
+    entry: LedgerEntry
+    state: str
+
+
+@dataclass
+class CampaignView:
+    campaign: Campaign
+    currency: str
+    posts: list[PostView] = field(default_factory=list)
+    adjustments: list[AdjustmentView] = field(default_factory=list)
+    amounts: dict[str, int] = field(default_factory=lambda: {PENDING: 0, SETTLED: 0, PAID: 0})
+
+    @property
+    def total_fen(self) -> int:
+        return sum(self.amounts.values())
+
+
+async def settlements_of(campaign_id: int) -> list[Settlement]:
+    return await Settlement.filter(campaign_id=campaign_id).order_by("number")
+
+
+def state_of(entry_id: int, settlements: list[Settlement]) -> str:
+    """pending, or the state of the first settlement whose period holds the entry."""
+    for settlement in settlements:
+        if entry_id <= settlement.last_entry_id:
+            return PAID if settlement.status == PAID else SETTLED
+    return PENDING
+
+
+async def creator_view(creator_id: int) -> list[CampaignView]:
+    """Per campaign and per post, from the ledger; only this creator's rows are read."""
+    submissions = (
+        await Submission.filter(creator_id=creator_id)
+        .order_by("campaign_id", "id")
+        .prefetch_related("campaign")
+    )
+    entries = await LedgerEntry.filter(creator_id=creator_id, kind__in=EARNING_KINDS).order_by("id")
+    views: dict[int, CampaignView] = {}
+    posts: dict[int, PostView] = {}
+    for submission in submissions:
+        campaign = submission.campaign
+        if campaign.id not in views:
+            views[campaign.id] = CampaignView(campaign, campaign.currency)
+        post = posts[submission.id] = PostView(submission)
+        views[campaign.id].posts.append(post)
+    settlements = {cid: await settlements_of(cid) for cid in views}
+    for entry in entries:
+        view = views.get(entry.campaign_id)  # type: ignore[attr-defined]
+        if view is None:  # an adjustment in a campaign without a post of theirs
+            campaign = await Campaign.get(id=entry.campaign_id)  # type: ignore[attr-defined]
+            view = views[campaign.id] = CampaignView(campaign, campaign.currency)
+            settlements[campaign.id] = await settlements_of(campaign.id)
+        state = state_of(entry.id, settlements[view.campaign.id])
+        view.amounts[state] += entry.amount_fen
+        if entry.kind == ADJUSTMENT:
+            view.adjustments.append(AdjustmentView(entry, state))
+            continue
+        post = posts.get(entry.submission_id)  # type: ignore[attr-defined]
+        if post is not None:
+            post.amounts[state] += entry.amount_fen
+            post.lines = entry.basis.get("lines", [])
+    return list(views.values())
+
+
+async def post_earning(submission_id: int) -> tuple[int, list[dict]]:
+    """What a post has accrued so far, and the lines of its latest pricing."""
+    entries = await LedgerEntry.filter(
+        submission_id=submission_id, kind__in=(ACCRUAL, REVERSAL)
+    ).order_by("id")
+    lines = entries[-1].basis.get("lines", []) if entries else []
+    return sum(e.amount_fen for e in entries), lines
