@@ -1,0 +1,95 @@
+"""Event day: /kit (a creator's hashtag kit), /timeline (a manager's view and controls of the
+scheduled pushes), /linkgroup (a group joins a campaign: it gets the GO first)."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.identity import Role
+from bot.core.registry import command
+from bot.domain.kits import kits_for
+from bot.domain.timeline import parse_shift
+from bot.services import audit, campaigns
+from storage.models import ChatGroup, SocialAccount
+
+PAUSE = ("pause", "暂停")
+RESUME = ("resume", "恢复")
+SHIFT = ("shift", "顺延", "调整")
+
+
+@command("kit", keywords=("话题",), role=Role.CREATOR)
+async def kit(ctx: Context) -> None:
+    assert ctx.caller.creator_id is not None
+    parts = ctx.args.split()
+    campaign = await campaigns.creator_campaign(
+        ctx.caller.creator_id, parts[0] if parts else None, "kit"
+    )
+    registered = await SocialAccount.filter(creator_id=ctx.caller.creator_id).values_list(
+        "platform", flat=True
+    )
+    kits, others = kits_for(campaign.spec, registered)  # type: ignore[arg-type]
+    mine = any(k.platform in registered for k in kits)
+    await ctx.reply(
+        "campaigns/kit", campaign=campaign, kits=kits, others=others, mine=mine, now=ctx.now
+    )
+
+
+@command("timeline", keywords=("时间线",), role=Role.MANAGER)
+async def timeline(ctx: Context) -> None:
+    parts = ctx.args.split()
+    if not parts:
+        await ctx.reply("timeline/usage")
+        return
+    campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
+    action = parts[1].lower() if len(parts) > 1 else None
+    service = ctx.app.timeline
+    if action is None and len(parts) == 1:
+        rows = await service.rows(campaign)
+        await ctx.reply("timeline/plan", campaign=campaign, rows=rows, now=ctx.now)
+    elif action in PAUSE and len(parts) == 2:
+        held = await service.pause(campaign)
+        await audit.record(ctx.caller.person_id, "timeline.pause", campaign.code, held=held)
+        await ctx.reply("timeline/paused", campaign=campaign, count=held)
+    elif action in RESUME and len(parts) == 2:
+        released = await service.resume(campaign)
+        await audit.record(ctx.caller.person_id, "timeline.resume", campaign.code)
+        await ctx.reply("timeline/resumed", campaign=campaign, count=released)
+    elif action in SHIFT and len(parts) == 3 and (delta := parse_shift(parts[2])) is not None:
+        await service.shift(campaign, delta)
+        await audit.record(
+            ctx.caller.person_id,
+            "timeline.shift",
+            campaign.code,
+            minutes=delta.total_seconds() / 60,
+        )
+        rows = await service.rows(campaign)
+        await ctx.reply("timeline/shifted", campaign=campaign, rows=rows, now=ctx.now)
+    else:
+        await ctx.reply("timeline/usage")
+
+
+@command("linkgroup", keywords=("绑定群",), role=Role.MANAGER)
+async def link_group(ctx: Context) -> None:
+    parts = ctx.args.split()
+    if not ctx.in_group:
+        await ctx.reply("timeline/link_in_group")
+        return
+    if len(parts) != 1:
+        await ctx.reply("timeline/link_usage")
+        return
+    campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
+    chat = ctx.incoming.chat
+    group, _ = await ChatGroup.get_or_create(
+        platform=chat.platform,
+        chat_id=chat.chat_id,
+        defaults={"title": (chat.title or chat.chat_id)[:200]},
+    )
+    group.campaign_id = campaign.id  # type: ignore[attr-defined]
+    group.brand_id = campaign.brand_id  # type: ignore[attr-defined]
+    await group.save(update_fields=["campaign_id", "brand_id"])
+    await audit.record(
+        ctx.caller.person_id,
+        "group.link",
+        f"{chat.platform}:{chat.chat_id}",
+        campaign=campaign.code,
+    )
+    await ctx.reply("timeline/linked", campaign=campaign, title=group.title)
