@@ -13,7 +13,10 @@ from bot.core.flows import FlowEngine
 from bot.core.outbox import Outbox
 from bot.core.registry import REGISTRY, Registry
 from bot.core.render import Renderer
+from bot.services.broadcasts import BroadcastService
+from bot.services.digests import DigestService
 from bot.services.outlines import OutlineService
+from bot.services.timeline import TimelineService
 from storage import db
 
 HANDLER_MODULES = (
@@ -23,13 +26,18 @@ HANDLER_MODULES = (
     "bot.handlers.campaigns",
     "bot.handlers.submissions",
     "bot.handlers.earnings",
+    "bot.handlers.settlement",
     "bot.handlers.outlines",
+    "bot.handlers.event_day",
+    "bot.handlers.broadcast",
+    "bot.handlers.digest",
 )
 FLOW_MODULES = (
     "bot.flows.onboarding",
     "bot.flows.campaign_wizard",
     "bot.flows.review",
     "bot.flows.metrics_import",
+    "bot.flows.broadcast",
 )
 
 
@@ -55,6 +63,9 @@ class App:
         self.dispatcher = Dispatcher(self)
         self.outlines = OutlineService(self.settings, self.renderer)
         self.database = db.Database(self.settings.database_url)
+        self.timeline = TimelineService(self)
+        self.broadcasts = BroadcastService(self)
+        self.digests = DigestService(self)
 
     async def start(self) -> None:
         await db.migrate(self.settings.database_url)
@@ -71,6 +82,11 @@ class App:
 
     async def tick(self) -> None:
         """Run what has come due on the clock (the console's `!advance` calls this)."""
+        await self.timeline.tick()
+        await self.digests.tick()
+        await self.broadcasts.tick()
+        await self.outbox.flush()
+        await self.broadcasts.tick()  # what just left: progress and the report, sent now
         await self.outbox.flush()
 
     async def __aenter__(self) -> App:

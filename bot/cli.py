@@ -116,6 +116,7 @@ async def _serve(settings: Settings, with_console: bool) -> int:
     platforms: list = []
     async with App(settings, OffsetClock()) as app:
         worker = asyncio.create_task(app.outbox.run(), name="outbox")
+        timeline = asyncio.create_task(app.timeline.run(), name="timeline")
         try:
             if settings.telegram_bot_token is not None:
                 from bot.platforms.telegram import TelegramPlatform
@@ -135,6 +136,8 @@ async def _serve(settings: Settings, with_console: bool) -> int:
             else:
                 await _until_signalled()
         finally:
+            await app.timeline.stop()
+            await timeline
             await app.outbox.stop()
             await worker
             for platform in platforms:

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=4000, ge=200, le=100_000)
     flow_ttl_minutes: int = Field(default=60 * 24, ge=1)
     log_level: str = "INFO"
+    export_dir: str = "data/exports"  # where /export writes its CSV and XLSX files
 
     # Telegram (bot/platforms/telegram.py): on when a token is set.
     telegram_bot_token: SecretStr | None = None

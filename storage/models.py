@@ -238,6 +238,9 @@ class MetricSnapshot(TimestampedModel):
     shares = fields.BigIntField(default=0)
     favorites = fields.BigIntField(default=0)
     views = fields.BigIntField(default=0)
+    clicks = fields.BigIntField(default=0)  # for CPA
+    leads = fields.BigIntField(default=0)  # for CPA
+    gmv_fen = fields.BigIntField(default=0)  # for CPS: sales the post brought, in fen
     source = fields.CharField(max_length=16, default="creator")  # creator | import
     reported_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="metric_reports", null=True, on_delete=fields.SET_NULL
@@ -266,9 +269,81 @@ class LedgerEntry(TimestampedModel):
     actor: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="ledger_actions", null=True, on_delete=fields.SET_NULL
     )
+    # 1, 2, 3 … per (creator, campaign): two writers computing from the same state collide on
+    # it, and the loser recomputes (see bot.services.ledger).
+    seq = fields.IntField(default=0)
+    settlement: fields.ForeignKeyNullableRelation[Settlement] = fields.ForeignKeyField(
+        "models.Settlement", related_name="entries", null=True, on_delete=fields.RESTRICT
+    )  # payouts only; which period an entry belongs to is Settlement.last_entry_id
+    note = fields.TextField(null=True)  # an adjustment's reason
 
     class Meta:
         table = "ledger_entries"
+        unique_together = (("creator", "campaign", "seq"),)
+
+
+class Settlement(TimestampedModel):
+    """A closed period of a campaign: every ledger entry of the campaign with an id above the
+    previous settlement's `last_entry_id` and up to this one's (payouts aside)."""
+
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="settlements", on_delete=fields.RESTRICT
+    )
+    number = fields.IntField()  # 1, 2 … per campaign
+    last_entry_id = fields.BigIntField()
+    total_fen = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    status = fields.CharField(max_length=16, default="closed")  # closed | paid
+    closed_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="settlements_closed", null=True, on_delete=fields.SET_NULL
+    )
+    paid_at = fields.DatetimeField(null=True)
+    paid_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="settlements_paid", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "settlements"
+        unique_together = (("campaign", "number"),)
+
+
+class Statement(TimestampedModel):
+    """One creator's share of a settlement: the lines (posts, metrics, formulas) frozen."""
+
+    settlement: fields.ForeignKeyRelation[Settlement] = fields.ForeignKeyField(
+        "models.Settlement", related_name="statements", on_delete=fields.RESTRICT
+    )
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="statements", on_delete=fields.RESTRICT
+    )
+    total_fen = fields.BigIntField()
+    lines = fields.JSONField(default=list)
+
+    class Meta:
+        table = "statements"
+        unique_together = (("settlement", "creator"),)
+
+
+class Dispute(TimestampedModel):
+    """A creator's objection to a decision or an amount; resolved by an adjustment entry."""
+
+    creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
+        "models.Creator", related_name="disputes", on_delete=fields.RESTRICT
+    )
+    submission: fields.ForeignKeyRelation[Submission] = fields.ForeignKeyField(
+        "models.Submission", related_name="disputes", on_delete=fields.RESTRICT
+    )
+    text = fields.TextField()
+    status = fields.CharField(max_length=16, default="open")  # open | resolved
+    resolution = fields.TextField(null=True)
+    amount_fen = fields.BigIntField(default=0)
+    resolved_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="disputes_resolved", null=True, on_delete=fields.SET_NULL
+    )
+    resolved_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "disputes"
 
 
 class Outline(TimestampedModel):
@@ -373,3 +448,104 @@ class AuditLog(TimestampedModel):
 
     class Meta:
         table = "audit_log"
+
+
+class ScheduledPush(TimestampedModel):
+    """One push of a campaign's event-day timeline (bot.domain.timeline), fired at most once.
+
+    pending → queued (a GO written to the outbox ahead, released at the embargo second) →
+    sent; or skipped (too late to be useful, or said by a later push); paused while a manager
+    holds the timeline. `outbox_ids` are the messages it produced."""
+
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="pushes", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=32)
+    due_at = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="pending")
+    sent_as = fields.CharField(max_length=32, null=True)  # a late GO goes out as late_go
+    reason = fields.CharField(max_length=64, null=True)  # why skipped or converted
+    fired_at = fields.DatetimeField(null=True)
+    recipients = fields.IntField(default=0)
+    outbox_ids = fields.JSONField(default=list)
+
+    class Meta:
+        table = "scheduled_pushes"
+        unique_together = (("campaign", "kind"),)
+
+
+class Broadcast(TimestampedModel):
+    """A manager's message to an audience (bot.services.broadcasts). Each recipient is a row of
+    BroadcastRecipient, written with its rendered text when the manager confirms: a restart
+    resumes from those rows and nobody gets it twice. sending → done | cancelled."""
+
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="broadcasts", on_delete=fields.CASCADE
+    )
+    campaign: fields.ForeignKeyNullableRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="broadcasts", null=True, on_delete=fields.SET_NULL
+    )
+    created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="broadcasts", null=True, on_delete=fields.SET_NULL
+    )
+    template = fields.TextField()  # what the manager wrote (a sandboxed jinja2 template)
+    audience = fields.JSONField(default=dict)  # bot.services.broadcasts.Audience
+    status = fields.CharField(max_length=16, default="sending")
+    total = fields.IntField(default=0)
+    # Where the progress message lives (edited as it goes) and in which language.
+    status_platform = fields.CharField(max_length=16)
+    status_chat_id = fields.CharField(max_length=64)
+    status_user_id = fields.CharField(max_length=64, null=True)
+    status_is_group = fields.BooleanField(default=False)
+    status_outbox_id = fields.BigIntField(null=True)
+    locale = fields.CharField(max_length=8)
+    shown = fields.JSONField(default=dict)  # the counts the status message shows now
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "broadcasts"
+
+
+class BroadcastRecipient(TimestampedModel):
+    """One chat a broadcast goes to: pending → queued (in the outbox) → sent | failed | blocked
+    | in_doubt (a crash caught it mid-send) | cancelled; or unreachable from the start."""
+
+    broadcast: fields.ForeignKeyRelation[Broadcast] = fields.ForeignKeyField(
+        "models.Broadcast", related_name="recipients", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="broadcasts_received", null=True, on_delete=fields.SET_NULL
+    )
+    platform = fields.CharField(max_length=16, null=True)
+    chat_id = fields.CharField(max_length=64, null=True)
+    is_group = fields.BooleanField(default=False)
+    text = fields.TextField(default="")
+    status = fields.CharField(max_length=16, default="pending")
+    outbox_id = fields.BigIntField(null=True)
+    error = fields.TextField(null=True)
+
+    class Meta:
+        table = "broadcast_recipients"
+        unique_together = (("broadcast", "platform", "chat_id"), ("broadcast", "person"))
+
+
+class DigestSubscription(TimestampedModel):
+    """A chat that gets the daily digest at `at` (HH:MM in `timezone`); `last_sent_on` is the
+    local date of the last one sent, so each day's digest goes once."""
+
+    platform = fields.CharField(max_length=16)
+    chat_id = fields.CharField(max_length=64)
+    user_id = fields.CharField(max_length=64, null=True)
+    is_group = fields.BooleanField(default=False)
+    person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="digests", null=True, on_delete=fields.SET_NULL
+    )
+    brand_ids = fields.JSONField(default=list)  # the brands the subscriber may see
+    at = fields.CharField(max_length=5)
+    timezone = fields.CharField(max_length=64)
+    locale = fields.CharField(max_length=8)
+    last_sent_on = fields.CharField(max_length=10, null=True)
+
+    class Meta:
+        table = "digest_subscriptions"
+        unique_together = (("platform", "chat_id"),)

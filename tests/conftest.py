@@ -51,6 +51,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": f"sqlite://{tmp_path / 'koxbot.sqlite3'}",
         "admin_ids": "console:boss",
+        "export_dir": str(tmp_path / "exports"),
         "_env_file": None,
     }
     values.update(overrides)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,25 +52,39 @@ class Hashtags(BaseModel):
 
 
 class PricingSpec(BaseModel):
+    """Pricing as written in yuan (`fixed: 50`, `cpe: 0.2`, `cpm: {price: 30, threshold: 1000}`,
+    `cps: 8%`, `tiers: {A: 1.5}` …) and stored in fen; see bot.domain.pricing for the rules."""
+
     model_config = ConfigDict(extra="forbid")
     currency: str = "CNY"
-    fixed_fen: int = 0
-    cpe_fen: int = 0
+    fixed_fen: int = Field(default=0, ge=0)
+    cpe_fen: int = Field(default=0, ge=0)
+    cpe_weights: dict[str, str] = Field(default_factory=dict)
+    cpe_threshold: int = Field(default=0, ge=0)
+    cpm_fen: int = Field(default=0, ge=0)
+    cpm_threshold: int = Field(default=0, ge=0)
+    cpa_fen: int = Field(default=0, ge=0)
+    cpa_on: str = "clicks"
+    cps_rate: str = "0"
+    bonus_fen: int = Field(default=0, ge=0)
+    bonus_hours: int = Field(default=0, ge=0, le=24 * 365)
+    post_cap_fen: int = Field(default=0, ge=0)
+    creator_cap_fen: int = Field(default=0, ge=0)
+    tier_multipliers: dict[str, str] = Field(default_factory=dict)
+    budget_fen: int = Field(default=0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
     def _yuan_to_fen(cls, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValueError("pricing needs fixed and/or cpe amounts in yuan")
-        data = dict(value)
-        if "fixed" not in data and "cpe" not in data and not {"fixed_fen", "cpe_fen"} & data.keys():
-            raise ValueError("pricing needs fixed and/or cpe amounts in yuan")
-        for key in ("fixed", "cpe"):
-            if key in data:
-                try:
-                    data[f"{key}_fen"] = parse_yuan(data.pop(key))
-                except MoneyError as exc:
-                    raise ValueError(f"{key}: {exc}") from None
+            raise ValueError(PRICING_NEEDS)
+        data = {str(k): v for k, v in value.items()}
+        if not any(key in data for key in PRICING_MODELS):
+            raise ValueError(PRICING_NEEDS)
+        try:
+            _pricing_from_yuan(data)
+        except (MoneyError, ValueError, TypeError) as exc:
+            raise ValueError(str(exc)) from None
         return data
 
     @field_validator("currency")
@@ -78,6 +93,105 @@ class PricingSpec(BaseModel):
         if not re.fullmatch(r"[A-Z]{3}", value.strip().upper()):
             raise ValueError("currency is a three-letter code such as CNY")
         return value.strip().upper()
+
+
+PRICING_MODELS = (
+    "fixed", "cpe", "cpm", "cpa", "cps", "fixed_fen", "cpe_fen", "cpm_fen", "cpa_fen", "cps_rate",
+)  # fmt: skip
+PRICING_NEEDS = "pricing needs at least one of fixed, cpe, cpm, cpa, cps (amounts in yuan)"
+_WEIGHT_KEYS = {"likes", "comments", "shares", "favorites"}
+
+
+def _pricing_from_yuan(data: dict[str, Any]) -> None:
+    """Rewrite the yuan-and-shorthand form in place into the stored fen form."""
+
+    def fen(key: str, value: Any) -> int:
+        try:
+            return parse_yuan(value)
+        except MoneyError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+
+    def detail(key: str, main: str) -> dict[str, Any]:
+        value = data.pop(key)
+        if isinstance(value, dict):
+            value = {str(k): v for k, v in value.items()}
+            if main not in value:
+                raise ValueError(f"{key}: needs {main}")
+            return value
+        return {main: value}
+
+    if "fixed" in data:
+        data["fixed_fen"] = fen("fixed", data.pop("fixed"))
+    if "cpe" in data:
+        cpe = detail("cpe", "price")
+        data["cpe_fen"] = fen("cpe", cpe.pop("price"))
+        weights = cpe.pop("weights", {}) or {}
+        if not isinstance(weights, dict) or set(map(str, weights)) - _WEIGHT_KEYS:
+            raise ValueError("cpe.weights: likes, comments, shares, favorites")
+        data["cpe_weights"] = {
+            str(k): _ratio(f"cpe.weights.{k}", v, 100) for k, v in weights.items()
+        }
+        data["cpe_threshold"] = _count("cpe.threshold", cpe.pop("threshold", 0))
+        _no_more("cpe", cpe)
+    if "cpm" in data:
+        cpm = detail("cpm", "price")
+        data["cpm_fen"] = fen("cpm", cpm.pop("price"))
+        data["cpm_threshold"] = _count("cpm.threshold", cpm.pop("threshold", 0))
+        _no_more("cpm", cpm)
+    if "cpa" in data:
+        cpa = detail("cpa", "price")
+        data["cpa_fen"] = fen("cpa", cpa.pop("price"))
+        on = str(cpa.pop("on", "clicks")).strip().lower()
+        if on not in ("clicks", "leads"):
+            raise ValueError("cpa.on: clicks or leads")
+        data["cpa_on"] = on
+        _no_more("cpa", cpa)
+    if "cps" in data:
+        cps = detail("cps", "rate")
+        data["cps_rate"] = _ratio("cps", cps.pop("rate"), 1)
+        _no_more("cps", cps)
+    if "bonus" in data:
+        bonus = detail("bonus", "amount")
+        data["bonus_fen"] = fen("bonus", bonus.pop("amount"))
+        data["bonus_hours"] = _count("bonus.hours", bonus.pop("hours", 24))
+        _no_more("bonus", bonus)
+    for key in ("post_cap", "creator_cap", "budget"):
+        if key in data:
+            data[f"{key}_fen"] = fen(key, data.pop(key))
+    if "tiers" in data:
+        tiers = data.pop("tiers")
+        if not isinstance(tiers, dict):
+            raise ValueError("tiers: a mapping such as {A: 1.5, B: 1.2}")
+        data["tier_multipliers"] = {str(k): _ratio(f"tiers.{k}", v, 10) for k, v in tiers.items()}
+
+
+def _ratio(key: str, value: Any, maximum: int) -> str:
+    """'8%' / 0.08 / '1.5' → the exact decimal text; at most 4 decimals, 0 … maximum."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{key}: {value!r} is not a number")
+    text = str(value).strip()
+    try:
+        number = Decimal(text.removesuffix("%").strip())
+    except InvalidOperation:
+        raise ValueError(f"{key}: {value!r} is not a number") from None
+    if text.endswith("%"):
+        number /= 100
+    if not number.is_finite() or number < 0 or number > maximum:
+        raise ValueError(f"{key}: {value!r} must be between 0 and {maximum}")
+    if number != number.quantize(Decimal("0.0001")):
+        raise ValueError(f"{key}: {value!r} has too many decimals")
+    return format(number.normalize(), "f")
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key}: a whole number, 0 or more")
+    return value
+
+
+def _no_more(key: str, rest: dict[str, Any]) -> None:
+    if rest:
+        raise ValueError(f"{key}: unknown field(s) {', '.join(sorted(rest))}")
 
 
 class CampaignSpec(BaseModel):

@@ -10,8 +10,7 @@ from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.links import post_links
 from bot.domain.metrics import parse_metrics
 from bot.domain.metrics_import import SheetError, read_sheet
-from bot.domain.pricing import Pricing, price_post
-from bot.services import campaigns, metrics_import, submissions
+from bot.services import campaigns, ledger, metrics_import, submissions
 from storage.models import Campaign, ChatGroup, Creator, RoleGrant
 
 REVIEW_PAGE = 5
@@ -152,7 +151,8 @@ async def metrics(ctx: Context) -> None:
     latest = await submissions.latest_metrics(submission.id)
     earning = None
     if submission.status == submissions.APPROVED:
-        earning = price_post(Pricing.from_spec(submission.campaign.spec["pricing"]), latest)
+        total, lines = await ledger.post_earning(submission.id)
+        earning = {"total_fen": total, "lines": lines}
     await ctx.reply(
         "submissions/metrics_recorded",
         submission=submission,

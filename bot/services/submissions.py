@@ -15,7 +15,7 @@ from bot.domain.captions import caption_from_share_text
 from bot.domain.checks import Candidate, Check, Rules
 from bot.domain.links import Link, find_links, post_time
 from bot.domain.pricing import Metrics
-from bot.services import audit
+from bot.services import audit, ledger
 from bot.services.people import Caller
 from storage.models import Campaign, Creator, MetricSnapshot, SocialAccount, Submission
 
@@ -115,6 +115,7 @@ async def submit(
         raise _duplicate(await Submission.get(dedupe_key=link.dedupe_key), creator) from None
     if auto:
         await audit.record(None, "submission.auto_approved", f"submission:{submission.id}")
+        await ledger.reprice(creator.id, campaign.id, None, "approved")
     return Submitted(submission, link, checks, auto)
 
 
@@ -156,14 +157,17 @@ async def decide(
 ) -> Submission:
     async with in_transaction():
         submission = await managed_submission(caller, submission_id)
-        if submission.status != PENDING:
+        # A pending post is approved or rejected; an approved one may still be rejected (its
+        # accruals are then reversed in the ledger).
+        was = submission.status
+        if was != PENDING and (approve or was != APPROVED):
             raise UserError("review/already_decided", id=submission.id, status=submission.status)
         submission.status = APPROVED if approve else REJECTED
         submission.reason = reason[:MAX_REASON] or None
         submission.decided_at = now
         submission.decided_by_id = caller.person_id  # type: ignore[attr-defined]
         # Only a still-pending row changes: a concurrent decision wins once.
-        changed = await Submission.filter(id=submission.id, status=PENDING).update(
+        changed = await Submission.filter(id=submission.id, status=was).update(
             status=submission.status,
             reason=submission.reason,
             decided_at=now,
@@ -177,6 +181,12 @@ async def decide(
             f"submission:{submission.id}",
             reason=reason,
         )
+    await ledger.reprice(
+        submission.creator_id,  # type: ignore[attr-defined]
+        submission.campaign_id,  # type: ignore[attr-defined]
+        caller.person_id,
+        submission.status,
+    )
     return submission
 
 
@@ -196,9 +206,17 @@ async def record_metrics(
     """A new snapshot; fields not given keep their last reported value."""
     last = await latest_metrics(submission.id)
     merged = {name: values.get(name, getattr(last, name)) for name in Metrics.__dataclass_fields__}
-    return await MetricSnapshot.create(
+    snapshot = await MetricSnapshot.create(
         submission=submission, source=source, reported_by_id=reported_by, **merged
     )
+    # The ledger reads the post's current status itself (this instance may be stale).
+    await ledger.reprice(
+        submission.creator_id,  # type: ignore[attr-defined]
+        submission.campaign_id,  # type: ignore[attr-defined]
+        reported_by,
+        "metrics",
+    )
+    return snapshot
 
 
 async def latest_metrics(submission_id: int) -> Metrics:

@@ -60,10 +60,8 @@ def test_whole_loop_from_a_script(tmp_path: Path) -> None:
     earnings = [m for m in messages if m["text"].startswith("💰")]
     assert len(earnings) == 1 and (earnings[0]["chat"], earnings[0]["to"]) == ("dm", "ada")
     assert "合计 ¥2,457.00" in earnings[0]["text"]
-    assert (
-        "#1 小红书：¥2,457.00（固定 ¥50.00 + 互动 12035 × ¥0.20 = ¥2,407.00）"
-        in earnings[0]["text"]
-    )
+    assert "#1 小红书：¥2,457.00（待结算 ¥2,457.00）" in earnings[0]["text"]
+    assert "待结算 ¥2,457.00｜已结算 ¥0.00｜已支付 ¥0.00" in earnings[0]["text"]
     assert "#2 抖音：已驳回，暂不计收益" in earnings[0]["text"]
     group_note = messages[-1]
     assert (group_note["chat"], group_note["to"]) == ("car-club", "ada")

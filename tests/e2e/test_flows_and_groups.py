@@ -101,7 +101,9 @@ async def test_the_campaign_wizard_creates_a_campaign(chat: Chat) -> None:
     campaign = await Campaign.get(code="SUMMER-1").prefetch_related("brand")
     assert campaign.brand.code == "BETA"
     assert campaign.embargo_at == datetime(2026, 6, 1, 2, 30, tzinfo=UTC)
-    assert campaign.spec["pricing"] == {"currency": "CNY", "fixed_fen": 3050, "cpe_fen": 12}
+    pricing = campaign.spec["pricing"]
+    assert (pricing["currency"], pricing["fixed_fen"], pricing["cpe_fen"]) == ("CNY", 3050, 12)
+    assert pricing["cpm_fen"] == pricing["cpa_fen"] == pricing["creator_cap_fen"] == 0
     assert campaign.spec["hashtags"]["required"] == ["夏日试驾", "BETA"]
 
 

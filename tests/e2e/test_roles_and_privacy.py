@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.models import AuditLog, Campaign, Invite, Submission
+from storage.models import AuditLog, Campaign, Invite, LedgerEntry, Submission
 from tests.conftest import Chat, onboarding_answers
 
 POST_A = "https://www.xiaohongshu.com/explore/64a1b2c3d4e5f6a7b8c9d0e1"
@@ -77,7 +77,12 @@ async def test_manager_actions_are_audited(enrolled: Chat) -> None:
 
 async def test_a_decision_is_made_once(enrolled: Chat) -> None:
     await enrolled.say(f"ada@dm: /submit {POST_A}", "mia@dm: /approve 1")
-    assert await enrolled.text("mia@dm: /reject 1 changed my mind") == (
-        "作品 #1 已经是“已通过”状态，无需再处理。"
-    )
+    assert await enrolled.text("mia@dm: /approve 1") == "作品 #1 已经是“已通过”状态，无需再处理。"
     assert (await Submission.get(id=1)).status == "approved"
+    # An approved post may still be rejected (its accrual is reversed, issue 6); only once.
+    await enrolled.say("mia@dm: /reject 1 changed my mind")
+    assert await enrolled.text("mia@dm: /reject 1 again") == (
+        "作品 #1 已经是“已驳回”状态，无需再处理。"
+    )
+    entries = await LedgerEntry.filter(submission_id=1).order_by("id")
+    assert [(e.kind, e.amount_fen) for e in entries] == [("accrual", 5000), ("reversal", -5000)]

@@ -71,7 +71,24 @@ EXPECTED_STORAGE: dict[str, Any] = {
     "hashtags": {"required": ["新车上市", "KOX"], "optional": ["试驾"]},
     "mentions": ["@KOX官方"],
     "disclosure": "合作",
-    "pricing": {"currency": "CNY", "fixed_fen": 5000, "cpe_fen": 20},
+    "pricing": {
+        "currency": "CNY",
+        "fixed_fen": 5000,
+        "cpe_fen": 20,
+        "cpe_weights": {},
+        "cpe_threshold": 0,
+        "cpm_fen": 0,
+        "cpm_threshold": 0,
+        "cpa_fen": 0,
+        "cpa_on": "clicks",
+        "cps_rate": "0",
+        "bonus_fen": 0,
+        "bonus_hours": 0,
+        "post_cap_fen": 0,
+        "creator_cap_fen": 0,
+        "tier_multipliers": {},
+        "budget_fen": 0,
+    },
     "assets": [],
     "auto_approve": False,
 }
@@ -332,6 +349,9 @@ def test_several_bad_times_each_reported() -> None:
     ]
 
 
+PRICING_NEEDS = "pricing needs at least one of fixed, cpe, cpm, cpa, cps (amounts in yuan)"
+
+
 @pytest.mark.parametrize(
     ("pricing", "detail"),
     [
@@ -341,11 +361,9 @@ def test_several_bad_times_each_reported() -> None:
         pytest.param({"fixed": "1.234"}, "fixed: '1.234' has more than two decimals", id="3dp-str"),
         pytest.param({"fixed": -1}, "fixed: -1 is negative", id="negative"),
         pytest.param({"cpe": "abc"}, "cpe: 'abc' is not an amount", id="not-amount"),
-        pytest.param(
-            {"currency": "CNY"}, "pricing needs fixed and/or cpe amounts in yuan", id="no-amounts"
-        ),
-        pytest.param({}, "pricing needs fixed and/or cpe amounts in yuan", id="empty"),
-        pytest.param(50, "pricing needs fixed and/or cpe amounts in yuan", id="scalar"),
+        pytest.param({"currency": "CNY"}, PRICING_NEEDS, id="no-amounts"),
+        pytest.param({}, PRICING_NEEDS, id="empty"),
+        pytest.param(50, PRICING_NEEDS, id="scalar"),
     ],
 )
 def test_bad_pricing(pricing: Any, detail: str) -> None:
@@ -364,8 +382,8 @@ def test_pricing_bad_currency() -> None:
 
 
 def test_pricing_unknown_key() -> None:
-    assert problems_of(valid_data(pricing={"fixed": 1, "bonus": 3})) == [
-        Problem("pricing.bonus", "unknown_field", "")
+    assert problems_of(valid_data(pricing={"fixed": 1, "tip": 3})) == [
+        Problem("pricing.tip", "unknown_field", "")
     ]
 
 

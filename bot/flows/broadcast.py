@@ -1,0 +1,104 @@
+"""/broadcast: write the message, pick the audience, see a preview, confirm (or cancel)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.context import Context
+from bot.core.errors import UserError
+from bot.core.flows import Flow, InvalidAnswer
+from bot.core.messages import Choice
+from bot.services import audit
+from bot.services.broadcasts import (
+    Audience,
+    compile_template,
+    parse_audience,
+    render_text,
+    sample_variables,
+    targets,
+)
+
+CONFIRM_WORDS = ("确认", "确认发送", "发送", "confirm", "send", "yes", "y", "ok", "是")
+
+
+class BroadcastFlow(Flow):
+    name = "broadcast"
+    steps = ("message", "audience", "confirm")
+
+    async def ask_message(self, ctx: Context, data: dict[str, Any]) -> None:
+        await ctx.reply("broadcast/ask_message", campaign_code=data.get("campaign_code"))
+
+    async def answer_message(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
+        try:  # shown now, with sample values: never half-way through the sending
+            render_text(compile_template(text), sample_variables())
+        except UserError as error:
+            raise InvalidAnswer(error.template, **error.data) from None
+        data["source"] = text
+        return None
+
+    async def ask_audience(self, ctx: Context, data: dict[str, Any]) -> None:
+        campaign = data.get("campaign_code")
+        options = ["brand"] + (["campaign", "pending", "groups"] if campaign else [])
+        choices = [
+            Choice(ctx.render("broadcast/scope_label", scope=o, campaign_code=campaign), o)
+            for o in options
+        ]
+        await ctx.reply("broadcast/ask_audience", campaign_code=campaign, choices=choices)
+
+    async def answer_audience(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
+        try:
+            audience = parse_audience(text, data["brand_id"], data.get("campaign_id"))
+        except UserError as error:
+            raise InvalidAnswer(error.template, **error.data) from None
+        if not await targets(audience):
+            raise InvalidAnswer("broadcast/nobody")
+        data["audience"] = audience.to_json()
+        return None
+
+    async def ask_confirm(self, ctx: Context, data: dict[str, Any]) -> None:
+        found = await targets(Audience(**data["audience"]))
+        reachable = [t for t in found if t.group is not None or t.identity is not None]
+        template = compile_template(data["source"])
+        sample = render_text(template, (reachable or found)[0].variables)
+        choices = [
+            Choice(ctx.render("broadcast/confirm_label"), "确认"),
+            Choice(ctx.render("broadcast/cancel_label"), "取消"),
+        ]
+        await ctx.reply(
+            "broadcast/preview",
+            audience=data["audience"],
+            total=len(found),
+            groups=sum(1 for t in found if t.group is not None),
+            reachable=len(reachable),
+            blocked=sum(1 for t in found if t.blocked),
+            sample=sample,
+            choices=choices,
+        )
+
+    async def answer_confirm(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
+        if text.strip().lower() not in CONFIRM_WORDS:
+            raise InvalidAnswer("broadcast/bad_confirm")
+        return None
+
+    async def finish(self, ctx: Context, data: dict[str, Any]) -> None:
+        broadcast = await ctx.app.broadcasts.create(
+            brand_id=data["brand_id"],
+            campaign_id=data.get("campaign_id"),
+            person_id=ctx.caller.person_id,
+            source=data["source"],
+            audience=Audience(**data["audience"]),
+            status_chat=ctx.incoming.chat,
+            status_user=ctx.incoming.user_id,
+            locale=ctx.locale,
+        )
+        await audit.record(
+            ctx.caller.person_id,
+            "broadcast.send",
+            str(broadcast.id),
+            total=broadcast.total,
+            audience=data["audience"],
+        )
+        await ctx.app.broadcasts.drive()
+
+
+FLOW = BroadcastFlow()

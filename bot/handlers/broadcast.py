@@ -1,0 +1,70 @@
+"""/broadcast (群发): start the broadcast flow, or cancel / retry / show one by its number."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.errors import UserError
+from bot.core.identity import Role
+from bot.core.registry import command
+from bot.services import audit, campaigns
+from bot.services.broadcasts import SENDING
+from storage.models import Brand, Broadcast, Campaign
+
+CANCEL = ("cancel", "取消", "停止")
+RETRY = ("retry", "重试")
+STATUS = ("status", "状态")
+
+
+@command("broadcast", keywords=("群发",), role=Role.MANAGER)
+async def broadcast(ctx: Context) -> None:
+    parts = ctx.args.split()
+    if len(parts) == 2 and parts[0].lower() in CANCEL + RETRY + STATUS:
+        await _act(ctx, parts[0].lower(), parts[1])
+        return
+    if len(parts) > 1:
+        raise UserError("broadcast/usage")
+    data: dict[str, object] = {}
+    if parts:
+        brand = await Brand.get_or_none(code=parts[0].upper())
+        if brand is not None and not await _is_campaign(parts[0]):
+            if not ctx.caller.manages(brand.id):
+                raise UserError("broadcast/not_your_brand", code=brand.code)
+            data["brand_id"] = brand.id
+        else:
+            campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
+            data.update(
+                brand_id=campaign.brand_id,  # type: ignore[attr-defined]
+                campaign_id=campaign.id,
+                campaign_code=campaign.code,
+            )
+    else:
+        brands = sorted(ctx.caller.brand_ids(Role.MANAGER))
+        if len(brands) != 1:
+            raise UserError("broadcast/which_brand")
+        data["brand_id"] = brands[0]
+    await ctx.app.flows.start(ctx, "broadcast", data)
+
+
+async def _is_campaign(code: str) -> bool:
+    return await Campaign.exists(code=code.upper())
+
+
+async def _act(ctx: Context, action: str, number: str) -> None:
+    row = await Broadcast.get_or_none(id=int(number)) if number.isdigit() else None
+    if row is None or not ctx.caller.manages(row.brand_id):  # type: ignore[attr-defined]
+        raise UserError("broadcast/unknown", id=number[:20])
+    service = ctx.app.broadcasts
+    if action in STATUS:
+        await ctx.reply("broadcast/report", broadcast=row, counts=await service.counts(row.id))
+    elif action in CANCEL:
+        if row.status != SENDING:
+            raise UserError("broadcast/not_sending", broadcast=row)
+        counts = await service.cancel(row)
+        await audit.record(ctx.caller.person_id, "broadcast.cancel", str(row.id))
+        await ctx.reply("broadcast/cancelled", broadcast=row, counts=counts)
+    else:
+        if row.status == SENDING:
+            raise UserError("broadcast/still_sending", broadcast=row)
+        count = await service.retry(row)
+        await audit.record(ctx.caller.person_id, "broadcast.retry", str(row.id), count=count)
+        await ctx.reply("broadcast/retrying", broadcast=row, count=count)

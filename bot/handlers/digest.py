@@ -1,0 +1,41 @@
+"""/digest (日报): the digest now, or subscribe this chat (`on 09:00`) / unsubscribe (`off`)."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.errors import UserError
+from bot.core.identity import Role
+from bot.core.registry import command
+from bot.services import audit
+from bot.services.digests import brand_scope, parse_time, render_digest
+
+ON = ("on", "订阅", "开")
+OFF = ("off", "退订", "关")
+
+
+@command("digest", keywords=("日报",), role=Role.BRAND)
+async def digest(ctx: Context) -> None:
+    parts = ctx.args.split()
+    service = ctx.app.digests
+    chat = ctx.incoming.chat
+    if not parts:
+        text = await render_digest(ctx.app, ctx.locale, brand_scope(ctx.caller), ctx.now)
+        await ctx.send_to(
+            chat,
+            ctx.incoming.user_id,
+            text,
+            reply_to=ctx.incoming.message_id if ctx.in_group else None,
+        )
+    elif parts[0].lower() in ON and len(parts) == 2:
+        at = parse_time(parts[1])
+        sub = await service.subscribe(chat, ctx.incoming.user_id, ctx.caller, at, ctx.locale)
+        await audit.record(
+            ctx.caller.person_id, "digest.on", f"{chat.platform}:{chat.chat_id}", at=at
+        )
+        await ctx.reply("digest/subscribed", sub=sub)
+    elif parts[0].lower() in OFF and len(parts) == 1:
+        removed = await service.unsubscribe(chat)
+        await audit.record(ctx.caller.person_id, "digest.off", f"{chat.platform}:{chat.chat_id}")
+        await ctx.reply("digest/unsubscribed" if removed else "digest/not_subscribed")
+    else:
+        raise UserError("digest/usage")

@@ -1,0 +1,491 @@
+"""Broadcasts: a manager's message, rendered per recipient in jinja2's sandbox, sent through the
+outbox only.
+
+On confirm every recipient becomes a `BroadcastRecipient` row holding its rendered text (a
+template error therefore shows before anything is sent, never half-way). `tick()` (run by
+`App.tick()`) moves rows into the outbox in chunks, each chunk in one transaction with the
+outbox rows it writes, so a crash between them loses or repeats nothing; it reads back what the
+outbox did (sent, failed, blocked, interrupted by a crash) and edits the one status message,
+then posts the delivery report when nothing is left. The outbox's own recovery marks a row
+caught mid-send as failed "interrupted": that recipient is reported as in doubt, never re-sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from bot.core.errors import UserError
+from bot.core.messages import ChatRef, Outgoing
+from bot.core.outbox import INTERRUPTED
+from bot.domain.platforms import normalize_platform
+from storage.models import (
+    Brand,
+    Broadcast,
+    BroadcastRecipient,
+    Campaign,
+    ChatGroup,
+    Creator,
+    Enrollment,
+    Identity,
+    OutboxMessage,
+    RoleGrant,
+    SocialAccount,
+    Submission,
+)
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+SENDING, DONE, CANCELLED = "sending", "done", "cancelled"
+PENDING, QUEUED, SENT, FAILED = "pending", "queued", "sent", "failed"
+BLOCKED, UNREACHABLE, IN_DOUBT = "blocked", "unreachable", "in_doubt"
+FINAL = (SENT, FAILED, BLOCKED, UNREACHABLE, IN_DOUBT, CANCELLED)
+CHUNK = 200  # recipients moved into the outbox per transaction
+PROGRESS_STEPS = 10  # the status message is edited at most this many times
+MAX_TEMPLATE = 2000
+
+SCOPES = ("brand", "campaign", "pending", "groups")
+SCOPE_WORDS = {
+    "brand": "brand", "all": "brand", "全部": "brand", "品牌": "brand",
+    "campaign": "campaign", "enrolled": "campaign", "活动": "campaign", "报名": "campaign",
+    "pending": "pending", "unsubmitted": "pending", "未提交": "pending",
+    "groups": "groups", "group": "groups", "群": "groups", "活动群": "groups",
+}  # fmt: skip
+FILTER_KEYS = {
+    "tier": "tier", "等级": "tier",
+    "city": "city", "城市": "city",
+    "platform": "platform", "平台": "platform",
+    "kind": "kind", "类型": "kind",
+}  # fmt: skip
+KINDS = {"koc": "koc", "kos": "kos"}
+
+
+# --- the manager's template ----------------------------------------------------------------
+
+_sandbox = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+VARIABLES = ("name", "campaign", "campaign_code", "brand", "city", "tier", "deadline")
+
+
+def compile_template(source: str) -> Any:
+    """The manager's text as a sandboxed template; a clear UserError when it cannot be used."""
+    if len(source) > MAX_TEMPLATE:
+        raise UserError("broadcast/too_long", limit=MAX_TEMPLATE)
+    try:
+        return _sandbox.from_string(source)
+    except TemplateError as exc:
+        raise UserError("broadcast/template_error", error=_describe(exc)) from None
+
+
+def render_text(template: Any, variables: dict[str, Any]) -> str:
+    try:
+        return str(template.render(**variables)).strip()
+    except Exception as exc:  # the sandbox raises SecurityError, UndefinedError, ZeroDivision…
+        raise UserError("broadcast/template_error", error=_describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    line = getattr(exc, "lineno", None)
+    text = f"{type(exc).__name__}: {exc}"
+    return f"{text} (line {line})" if line else text
+
+
+# --- audiences -----------------------------------------------------------------------------
+
+
+@dataclass
+class Audience:
+    brand_id: int
+    scope: str = "brand"
+    campaign_id: int | None = None
+    tiers: list[str] = field(default_factory=list)
+    cities: list[str] = field(default_factory=list)
+    platforms: list[str] = field(default_factory=list)
+    kind: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def parse_audience(text: str, brand_id: int, campaign_id: int | None) -> Audience:
+    """`campaign tier=A,B city=上海 platform=小红书 kind=kos` (words in either language)."""
+    audience = Audience(brand_id, "campaign" if campaign_id else "brand", campaign_id)
+    for word in text.replace("＝", "=").split():
+        key, sep, value = word.partition("=")
+        if not sep:
+            scope = SCOPE_WORDS.get(word.lower())
+            if scope is None:
+                raise UserError("broadcast/bad_audience", word=word[:40])
+            if scope != "brand" and campaign_id is None:
+                raise UserError("broadcast/needs_campaign", word=word[:40])
+            audience.scope = scope
+            continue
+        name = FILTER_KEYS.get(key.lower())
+        values = [v for v in re.split(r"[,，、|]", value) if v.strip()]
+        if name is None or not values:
+            raise UserError("broadcast/bad_audience", word=word[:40])
+        if name == "tier":
+            audience.tiers = [v.strip().upper() for v in values]
+        elif name == "city":
+            audience.cities = [v.strip() for v in values]
+        elif name == "platform":
+            codes = [normalize_platform(v) for v in values]
+            if None in codes:
+                raise UserError("broadcast/bad_audience", word=word[:40])
+            audience.platforms = [c for c in codes if c]
+        else:
+            kind = KINDS.get(values[0].strip().lower())
+            if kind is None or len(values) > 1:
+                raise UserError("broadcast/bad_audience", word=word[:40])
+            audience.kind = kind
+    if audience.scope == "groups" and (
+        audience.tiers or audience.cities or audience.platforms or audience.kind
+    ):
+        raise UserError("broadcast/groups_no_filters")
+    return audience
+
+
+@dataclass
+class Target:
+    """Who gets it: a creator's DM (identity None: cannot be reached) or a group."""
+
+    person_id: int | None
+    identity: Identity | None
+    group: ChatGroup | None = None
+    blocked: bool = False
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+async def creator_ids(audience: Audience) -> list[int]:
+    """The creators an audience names, by SQL filters (no Python loop over every creator)."""
+    query = Creator.filter(status="active")
+    if audience.scope == "brand":
+        people = RoleGrant.filter(role="creator", brand_id=audience.brand_id).values_list(
+            "person_id", flat=True
+        )
+        query = query.filter(person_id__in=await people)
+    else:
+        enrolled = Enrollment.filter(campaign_id=audience.campaign_id, status="active").values_list(
+            "creator_id", flat=True
+        )
+        query = query.filter(id__in=await enrolled)
+        if audience.scope == "pending":
+            done = Submission.filter(campaign_id=audience.campaign_id).exclude(status="rejected")
+            query = query.exclude(id__in=await done.values_list("creator_id", flat=True))
+    if audience.tiers:
+        query = query.filter(tier__in=audience.tiers)
+    if audience.cities:
+        query = query.filter(city__in=audience.cities)
+    if audience.kind:
+        query = query.filter(kind=audience.kind)
+    if audience.platforms:
+        with_account = SocialAccount.filter(platform__in=audience.platforms).values_list(
+            "creator_id", flat=True
+        )
+        query = query.filter(id__in=await with_account)
+    return list(await query.order_by("id").values_list("id", flat=True))  # type: ignore[arg-type]
+
+
+async def targets(audience: Audience) -> list[Target]:
+    campaign = await Campaign.get_or_none(id=audience.campaign_id) if audience.campaign_id else None
+    brand = await Brand.get(id=audience.brand_id)
+    common = {
+        "brand": brand.name,
+        "campaign": campaign.name if campaign else "",
+        "campaign_code": campaign.code if campaign else "",
+        "deadline": _deadline(campaign),
+    }
+    if audience.scope == "groups":
+        groups = await ChatGroup.filter(campaign_id=audience.campaign_id).order_by("id")
+        return [
+            Target(
+                None, None, g, variables={**common, "name": g.title or "", "city": "", "tier": ""}
+            )
+            for g in groups
+        ]
+    ids = await creator_ids(audience)
+    creators = await Creator.filter(id__in=ids).order_by("id").prefetch_related("person")
+    identities: dict[int, list[Identity]] = {}
+    for identity in await Identity.filter(
+        person_id__in=[c.person_id for c in creators]  # type: ignore[attr-defined]
+    ).order_by("-last_seen_at", "-id"):
+        identities.setdefault(identity.person_id, []).append(identity)  # type: ignore[attr-defined]
+    out = []
+    for creator in creators:
+        mine = identities.get(creator.person_id, [])  # type: ignore[attr-defined]
+        usable = [i for i in mine if i.last_seen_at is not None and i.blocked_at is None]
+        variables = {
+            **common,
+            "name": creator.person.display_name,
+            "city": creator.city,
+            "tier": creator.tier,
+        }
+        out.append(
+            Target(
+                creator.person_id,  # type: ignore[attr-defined]
+                usable[0] if usable else None,
+                blocked=bool(mine) and not usable and any(i.blocked_at for i in mine),
+                variables=variables,
+            )
+        )
+    return out
+
+
+def _deadline(campaign: Campaign | None) -> str:
+    if campaign is None:
+        return ""
+    return campaign.deadline_at.astimezone(ZoneInfo(campaign.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def sample_variables() -> dict[str, Any]:
+    return {v: f"<{v}>" for v in VARIABLES}
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    unreachable: int = 0
+    in_doubt: int = 0
+    cancelled: int = 0
+    waiting: int = 0  # pending or queued
+
+    @property
+    def done(self) -> int:
+        return self.total - self.waiting
+
+
+class BroadcastService:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def create(
+        self,
+        *,
+        brand_id: int,
+        campaign_id: int | None,
+        person_id: int,
+        source: str,
+        audience: Audience,
+        status_chat: ChatRef,
+        status_user: str | None,
+        locale: str,
+    ) -> Broadcast:
+        """Render every recipient's text first (an error stops it here), then store it all."""
+        template = compile_template(source)
+        found = await targets(audience)
+        if not found:
+            raise UserError("broadcast/nobody")
+        rows = []
+        for target in found:
+            if target.group is not None:
+                chat = (target.group.platform, target.group.chat_id, True)
+                status = PENDING
+            elif target.identity is not None:
+                chat = (target.identity.platform, target.identity.user_id, False)
+                status = PENDING
+            else:
+                chat, status = (None, None, False), BLOCKED if target.blocked else UNREACHABLE
+            text = render_text(template, target.variables) if status == PENDING else ""
+            rows.append((target.person_id, chat, text, status))
+        async with in_transaction():
+            broadcast = await Broadcast.create(
+                brand_id=brand_id,
+                campaign_id=campaign_id,
+                created_by_id=person_id,
+                template=source,
+                audience=audience.to_json(),
+                total=len(rows),
+                status_platform=status_chat.platform,
+                status_chat_id=status_chat.chat_id,
+                status_user_id=status_user,
+                status_is_group=status_chat.is_group,
+                locale=locale,
+                shown={"step": 0},  # the status message says 0 / N already
+            )
+            await BroadcastRecipient.bulk_create(
+                [
+                    BroadcastRecipient(
+                        broadcast_id=broadcast.id,
+                        person_id=person_id,
+                        platform=platform,
+                        chat_id=chat_id,
+                        is_group=is_group,
+                        text=text,
+                        status=status,
+                        created_at=self.app.clock.now(),
+                    )
+                    for person_id, (platform, chat_id, is_group), text, status in rows
+                ]
+            )
+            message = Outgoing(
+                chat=status_chat,
+                text=self._status_text(broadcast, await self.counts(broadcast.id)),
+                to_user=status_user,
+            )
+            broadcast.status_outbox_id = (await self.app.outbox.put(message)).id
+            await broadcast.save(update_fields=["status_outbox_id"])
+        await self.tick()
+        return broadcast
+
+    async def drive(self, passes: int = 1000) -> None:
+        """Send what the platforms' limits allow now, showing progress as it goes; what is held
+        back leaves with the outbox worker and is reported on later ticks."""
+        for _ in range(passes):
+            sent = await self.app.outbox.flush()
+            await self.tick()
+            if sent == 0:
+                break
+        await self.app.outbox.flush()
+
+    async def tick(self) -> None:
+        """Move waiting recipients into the outbox, read back deliveries, report progress."""
+        for broadcast in await Broadcast.filter(status=SENDING).order_by("id"):
+            await self._enqueue(broadcast)
+            await self._reconcile(broadcast)
+
+    async def _enqueue(self, broadcast: Broadcast) -> None:
+        while True:
+            async with in_transaction():
+                rows = (
+                    await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=PENDING)
+                    .order_by("-is_group", "id")
+                    .limit(CHUNK)
+                )  # groups first
+                for row in rows:
+                    message = Outgoing(
+                        chat=ChatRef(row.platform or "", row.chat_id or "", row.is_group),
+                        text=row.text,
+                        to_user=None if row.is_group else row.chat_id,
+                    )
+                    outbox = await self.app.outbox.put(message)
+                    await BroadcastRecipient.filter(id=row.id, status=PENDING).update(
+                        status=QUEUED, outbox_id=outbox.id
+                    )
+            if len(rows) < CHUNK:
+                return
+
+    async def _reconcile(self, broadcast: Broadcast) -> None:
+        await self._read_back(broadcast)
+        counts = await self.counts(broadcast.id)
+        if counts.waiting == 0:
+            broadcast.status, broadcast.finished_at = DONE, self.app.clock.now()
+            await broadcast.save(update_fields=["status", "finished_at"])
+            await self._show(broadcast, counts, final=True)
+            return
+        step = counts.done * PROGRESS_STEPS // max(counts.total, 1)
+        if step > int(broadcast.shown.get("step", -1)):
+            broadcast.shown = {"step": step}
+            await broadcast.save(update_fields=["shown"])
+            await self._show(broadcast, counts, final=False)
+
+    async def _read_back(self, broadcast: Broadcast) -> None:
+        """Each queued recipient takes the outcome of its outbox row, once it has one."""
+        queued = await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=QUEUED)
+        if queued:
+            outbox = {
+                o.id: o for o in await OutboxMessage.filter(id__in=[r.outbox_id for r in queued])
+            }
+            blocked_users = set(
+                await Identity.filter(
+                    blocked_at__isnull=False,
+                    user_id__in=[r.chat_id for r in queued if not r.is_group],
+                ).values_list("platform", "user_id")
+            )
+            for row in queued:
+                sent = outbox.get(row.outbox_id)  # type: ignore[arg-type]
+                if sent is None or sent.status in ("pending", "sending"):
+                    continue
+                if sent.status == "sent":
+                    status = SENT
+                elif sent.error == INTERRUPTED:
+                    status = IN_DOUBT
+                elif (row.platform, row.chat_id) in blocked_users:
+                    status = BLOCKED
+                elif sent.status == "cancelled":
+                    status = CANCELLED
+                else:
+                    status = FAILED
+                await BroadcastRecipient.filter(id=row.id).update(status=status, error=sent.error)
+
+    async def counts(self, broadcast_id: int) -> Counts:
+        rows = (
+            await BroadcastRecipient.filter(broadcast_id=broadcast_id)
+            .group_by("status")
+            .annotate(n=Count("id"))
+            .values("status", "n")
+        )
+        counts = Counts()
+        for row in rows:
+            n = int(row["n"])
+            counts.total += n
+            if row["status"] in (PENDING, QUEUED):
+                counts.waiting += n
+            else:
+                setattr(counts, row["status"], getattr(counts, row["status"]) + n)
+        return counts
+
+    async def _show(self, broadcast: Broadcast, counts: Counts, final: bool) -> None:
+        chat = ChatRef(
+            broadcast.status_platform, broadcast.status_chat_id, broadcast.status_is_group
+        )
+        if final:  # the report is a message of its own: a notification, and the status stays
+            text = self.app.renderer.render(
+                broadcast.locale, "broadcast/report", broadcast=broadcast, counts=counts
+            )
+            message = Outgoing(chat=chat, text=text, to_user=broadcast.status_user_id)
+            await self.app.outbox.put(message)
+        message = Outgoing(
+            chat=chat,
+            text=self._status_text(broadcast, counts),
+            to_user=broadcast.status_user_id,
+            edit_of=broadcast.status_outbox_id,
+        )
+        await self.app.outbox.put(message)
+
+    def _status_text(self, broadcast: Broadcast, counts: Counts) -> str:
+        return self.app.renderer.render(
+            broadcast.locale, "broadcast/progress", broadcast=broadcast, counts=counts
+        )
+
+    async def cancel(self, broadcast: Broadcast) -> Counts:
+        """Stop what has not left: waiting recipients and their outbox rows are cancelled."""
+        async with in_transaction():
+            queued = await BroadcastRecipient.filter(
+                broadcast_id=broadcast.id, status=QUEUED
+            ).values_list("outbox_id", flat=True)
+            await OutboxMessage.filter(id__in=list(queued) or [0], status="pending").update(
+                status="cancelled", error="broadcast cancelled"
+            )
+            await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=PENDING).update(
+                status=CANCELLED
+            )
+            broadcast.status, broadcast.finished_at = CANCELLED, self.app.clock.now()
+            await broadcast.save(update_fields=["status", "finished_at"])
+        await self._read_back(broadcast)  # queued rows take their (cancelled) outbox status
+        counts = await self.counts(broadcast.id)
+        await self._show(broadcast, counts, final=True)
+        return counts
+
+    async def retry(self, broadcast: Broadcast) -> int:
+        """Failed deliveries (not blocked, not in doubt) go again."""
+        count = await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=FAILED).update(
+            status=PENDING, outbox_id=None, error=None
+        )
+        if count:
+            broadcast.status, broadcast.shown, broadcast.finished_at = SENDING, {}, None
+            await broadcast.save(update_fields=["status", "shown", "finished_at"])
+            await self.tick()
+        return count

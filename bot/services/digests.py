@@ -1,0 +1,236 @@
+"""The daily digest: per live campaign, figures from SQL aggregates (no Python loop over rows),
+rendered from digest/digest.j2; subscriptions fire from `App.tick()` once a day at their time.
+
+Engagement is read from each post's latest metric snapshot (one grouped query picks the
+newest snapshot id per post, a second sums them); "since yesterday" is the same as of 24 h
+earlier. Spend is what the ledger has accrued (bot.services.ledger.campaign_spent).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from tortoise.expressions import F, Q, RawSQL
+from tortoise.functions import Count, Max, Min, Sum
+
+from bot.core.errors import UserError
+from bot.core.identity import Role
+from bot.core.messages import ChatRef, Outgoing
+from bot.services.ledger import campaign_spent, pricing_of
+from bot.services.people import Caller
+from storage.models import (
+    Campaign,
+    DigestSubscription,
+    Enrollment,
+    MetricSnapshot,
+    Submission,
+)
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+LIVE = "live"
+TOP = 5
+COUNTERS = ("likes", "comments", "shares", "favorites", "views")
+_ENGAGEMENT = F("likes") + F("comments") + F("shares") + F("favorites")
+_LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 END")
+_TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
+
+
+async def _latest_snapshot_ids(campaign_id: int, until: datetime | None = None) -> list[int]:
+    query = MetricSnapshot.filter(submission__campaign_id=campaign_id)
+    if until is not None:
+        query = query.filter(created_at__lte=until)
+    rows = await query.group_by("submission_id").annotate(last=Max("id")).values_list("last")
+    return [int(r[0]) for r in rows]
+
+
+async def _totals(ids: list[int]) -> dict[str, int]:
+    row = (
+        await MetricSnapshot.filter(id__in=ids or [0])
+        .annotate(**{f"t_{c}": Sum(c) for c in COUNTERS})
+        .first()
+        .values(*(f"t_{c}" for c in COUNTERS))
+    )
+    return {c: int((row or {}).get(f"t_{c}") or 0) for c in COUNTERS}
+
+
+async def campaign_digest(campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """The figures of one campaign at `now` (the last 24 h for "new" and "since yesterday")."""
+    day_ago = now - timedelta(days=1)
+    enrolled = Enrollment.filter(campaign_id=campaign.id, status="active")
+    submissions = Submission.filter(campaign_id=campaign.id)
+    by_status = {
+        row["status"]: int(row["n"])
+        for row in await submissions.group_by("status")
+        .annotate(n=Count("id"))
+        .values("status", "n")
+    }
+    pending = (
+        await Submission.filter(campaign_id=campaign.id, status="pending")
+        .annotate(oldest=Min("created_at"), n=Count("id"))
+        .first()
+        .values("oldest", "n")
+    )
+    oldest = (pending or {}).get("oldest")
+    if isinstance(oldest, str):  # SQLite hands an aggregate of datetimes back as text
+        oldest = datetime.fromisoformat(oldest)
+    submitters = (
+        Submission.filter(campaign_id=campaign.id)
+        .exclude(status="rejected")
+        .values_list("creator_id", flat=True)
+    )
+    latest = await _latest_snapshot_ids(campaign.id)
+    totals = await _totals(latest)
+    before = await _totals(await _latest_snapshot_ids(campaign.id, day_ago))
+    top_posts = (
+        await MetricSnapshot.filter(id__in=latest or [0])
+        .annotate(engagement=_ENGAGEMENT)
+        .order_by("-engagement", "submission_id")
+        .limit(TOP)
+        .values("submission_id", "submission__platform", "engagement")
+    )
+    top_creators = (
+        await MetricSnapshot.filter(id__in=latest or [0])
+        .group_by("submission__creator__person__display_name", "submission__creator_id")
+        .annotate(engagement=Sum(_ENGAGEMENT))
+        .order_by("-engagement", "submission__creator_id")
+        .limit(TOP)
+        .values("submission__creator__person__display_name", "engagement")
+    )
+    flags = (
+        await Submission.filter(campaign_id=campaign.id)
+        .annotate(leaks=Sum(_LEAK))
+        .first()
+        .values("leaks")
+    )
+    budget = pricing_of(campaign).budget_fen
+    return {
+        "campaign": campaign,
+        "enrolled": await enrolled.count(),
+        "new_creators": await enrolled.filter(created_at__gt=day_ago).count(),
+        "new_posts": await submissions.filter(created_at__gt=day_ago).count(),
+        "by_status": by_status,
+        "posts": sum(by_status.values()),
+        "pending": int((pending or {}).get("n") or 0),
+        "oldest_pending_hours": int((now - oldest).total_seconds() // 3600) if oldest else None,
+        "totals": totals,
+        "change": {c: totals[c] - before[c] for c in COUNTERS},
+        "spent_fen": await campaign_spent(campaign.id),
+        "budget_fen": budget,
+        "top_posts": [
+            {
+                "id": r["submission_id"],
+                "platform": r["submission__platform"],
+                "engagement": int(r["engagement"] or 0),
+            }
+            for r in top_posts
+        ],
+        "top_creators": [
+            {
+                "name": r["submission__creator__person__display_name"],
+                "engagement": int(r["engagement"] or 0),
+            }
+            for r in top_creators
+        ],
+        "silent": await enrolled.exclude(creator_id__in=list(await submitters)).count(),
+        "leaks": int((flags or {}).get("leaks") or 0),
+    }
+
+
+async def visible_campaigns(brand_ids: list[int] | None) -> list[Campaign]:
+    """Live campaigns of these brands (None: every brand, for admins)."""
+    query = Campaign.filter(status=LIVE)
+    if brand_ids is not None:
+        query = query.filter(brand_id__in=brand_ids or [0])
+    return await query.order_by("embargo_at", "id")
+
+
+def brand_scope(caller: Caller) -> list[int] | None:
+    return None if caller.is_admin else sorted(caller.brand_ids(Role.MANAGER, Role.BRAND))
+
+
+async def render_digest(app: App, locale: str, brand_ids: list[int] | None, now: datetime) -> str:
+    campaigns = await visible_campaigns(brand_ids)
+    digests = [await campaign_digest(c, now) for c in campaigns]
+    return app.renderer.render(locale, "digest/digest", digests=digests, now=now)
+
+
+def parse_time(text: str) -> str:
+    match = _TIME.match(text.strip())
+    if match is None:
+        raise UserError("digest/usage")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _local(now: datetime, tz: str) -> datetime:
+    return now.astimezone(ZoneInfo(tz))
+
+
+def _due(sub: DigestSubscription, now: datetime) -> str | None:
+    """The local date whose digest is due now, or None."""
+    local = _local(now, sub.timezone)
+    day = local.date().isoformat()
+    return day if local.strftime("%H:%M") >= sub.at and sub.last_sent_on != day else None
+
+
+class DigestService:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def subscribe(
+        self, chat: ChatRef, user_id: str | None, caller: Caller, at: str, locale: str
+    ) -> DigestSubscription:
+        scope = brand_scope(caller)
+        campaigns = await visible_campaigns(scope)
+        tz = campaigns[0].timezone if campaigns else self.app.settings.timezone
+        sub, _ = await DigestSubscription.update_or_create(
+            platform=chat.platform,
+            chat_id=chat.chat_id,
+            defaults={
+                "user_id": user_id,
+                "is_group": chat.is_group,
+                "person_id": caller.person_id,
+                "brand_ids": scope if scope is not None else [],
+                "at": at,
+                "timezone": tz,
+                "locale": locale,
+                "last_sent_on": None,
+            },
+        )
+        # Subscribing after today's time: the first one goes tomorrow (ask /digest for now).
+        local = _local(self.app.clock.now(), tz)
+        if local.strftime("%H:%M") >= at:
+            sub.last_sent_on = local.date().isoformat()
+            await sub.save(update_fields=["last_sent_on"])
+        return sub
+
+    async def unsubscribe(self, chat: ChatRef) -> bool:
+        return bool(
+            await DigestSubscription.filter(platform=chat.platform, chat_id=chat.chat_id).delete()
+        )
+
+    async def tick(self) -> int:
+        """Send the digests that came due (each chat once a local day); returns how many."""
+        now = self.app.clock.now()
+        sent = 0
+        for sub in await DigestSubscription.all().order_by("id"):
+            day = _due(sub, now)
+            if day is None:
+                continue
+            claimed = (
+                await DigestSubscription.filter(id=sub.id)
+                .filter(Q(last_sent_on__isnull=True) | Q(last_sent_on__lt=day))
+                .update(last_sent_on=day)
+            )
+            if not claimed:  # another tick sent it
+                continue
+            scope = list(sub.brand_ids) or None  # [] was stored for an admin: every brand
+            text = await render_digest(self.app, sub.locale, scope, now)
+            chat = ChatRef(sub.platform, sub.chat_id, sub.is_group)
+            await self.app.outbox.put(Outgoing(chat=chat, text=text, to_user=sub.user_id))
+            sent += 1
+        return sent
