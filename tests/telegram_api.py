@@ -189,7 +189,7 @@ class FakeTelegram:
     def to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> Sent:
+    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> Sent:
         """The first sent message (past or future) that satisfies `predicate`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

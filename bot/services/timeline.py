@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 LIVE = "live"
 PENDING, SENT, SKIPPED, PAUSED = "pending", "sent", "skipped", "paused"
-MAX_SLEEP_SECONDS = 30.0  # the loop re-reads the table at least this often (other processes)
+MAX_SLEEP_SECONDS = 5.0  # the loop ticks the app at least this often (broadcasts, digests)
 
 
 def times_of(campaign: Campaign) -> rules.Times:
@@ -358,8 +358,9 @@ class TimelineService:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self.tick()
-                await self.app.outbox.flush()  # a GO released at its second, not a poll later
+                # The whole app's clock work (timeline, broadcasts, digests), then the outbox:
+                # a GO is released at its second, not a poll later.
+                await self.app.tick()
                 wake = await self.next_wake()
             except Exception:  # a database hiccup must not end the timeline for good
                 log.exception("timeline tick failed")
