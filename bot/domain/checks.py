@@ -36,6 +36,7 @@ CHECK_CODES = (
     "disclosure",
     "mentions",
     "account",
+    "link",
 )
 REFUSING = ("platform", "duplicate")  # a failure here stores nothing
 
@@ -89,6 +90,10 @@ class Candidate:
     posted_at: datetime | None = None  # when its id or the platform says it was posted
     duplicate_of: str | None = None  # "own" | "other" when the post was submitted before
     accounts: tuple[str, ...] = ()  # the creator's registered handles on the link's platform
+    # A short link being followed (bot.services.resolver): None when the link is not short or
+    # resolution is off; pending | resolved | not_post | failed, with why in resolve_detail.
+    resolution: str | None = None
+    resolve_detail: dict[str, Any] = field(default_factory=dict)
 
 
 def verify(candidate: Candidate, rules: Rules) -> list[Check]:
@@ -107,7 +112,14 @@ def verify(candidate: Candidate, rules: Rules) -> list[Check]:
     ]
     checks += _caption_checks(candidate, rules)
     checks.append(_account(link, candidate.accounts))
+    checks.append(_resolution(candidate))
     return checks
+
+
+def _resolution(candidate: Candidate) -> Check:
+    """A short link counts as verified only once it has led to a post."""
+    status = {None: SKIP, "pending": UNKNOWN, "resolved": PASS}.get(candidate.resolution, FAIL)
+    return Check("link", status, dict(candidate.resolve_detail))
 
 
 def _platform(link: Link, rules: Rules) -> Check:

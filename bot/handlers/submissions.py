@@ -55,6 +55,7 @@ async def _submit(ctx: Context, code: str | None, text: str) -> None:
         ctx.incoming.chat.chat_id,
         ctx.now,
         caption=submissions.caption_of(text),
+        resolve=ctx.app.settings.link_resolve,
     )
     submission = result.submission
     await ctx.reply(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -15,7 +17,7 @@ from bot.domain.captions import caption_from_share_text
 from bot.domain.checks import Candidate, Check, Rules
 from bot.domain.links import Link, find_links, post_time
 from bot.domain.pricing import Metrics
-from bot.services import audit, ledger
+from bot.services import audit, ledger, quality
 from bot.services.people import Caller
 from storage.models import Campaign, Creator, MetricSnapshot, SocialAccount, Submission
 
@@ -62,25 +64,26 @@ async def submit(
     source_chat: str,
     now: datetime,
     caption: str | None = None,
+    resolve: bool = False,
 ) -> Submitted:
     """Verify a post and store it with its checks; refuse a disallowed platform or a duplicate.
 
-    Approved at once when the campaign allows it and every check passes."""
+    Approved at once when the campaign allows it and every check passes. A short link is
+    stored at once, `resolve_status="pending"`; with `resolve` (LINK_RESOLVE on) its `link`
+    check stays unknown until bot.services.resolver has followed it."""
     rules = Rules.from_spec(campaign.spec, campaign.embargo_at, campaign.deadline_at)
     existing = await Submission.get_or_none(dedupe_key=link.dedupe_key)
     duplicate_of = None
     if existing is not None:
         duplicate_of = "own" if existing.creator_id == creator.id else "other"  # type: ignore[attr-defined]
-    accounts = await SocialAccount.filter(
-        creator_id=creator.id, platform=link.platform
-    ).values_list("handle", flat=True)
     candidate = Candidate(
         link=link,
         submitted_at=now,
         caption=caption,
         posted_at=post_time(link),
         duplicate_of=duplicate_of,
-        accounts=tuple(str(a) for a in accounts),
+        accounts=await _handles(creator.id, link.platform),
+        resolution="pending" if link.short and resolve else None,
     )
     checks = checks_rules.verify(candidate, rules)
     refused = checks_rules.refusal(checks)
@@ -110,6 +113,7 @@ async def submit(
             author=link.author[:200] if link.author else None,
             source_platform=source_platform,
             source_chat=source_chat,
+            resolve_status="pending" if link.short else None,
         )
     except IntegrityError:  # the same post arrived twice at once
         raise _duplicate(await Submission.get(dedupe_key=link.dedupe_key), creator) from None
@@ -117,6 +121,94 @@ async def submit(
         await audit.record(None, "submission.auto_approved", f"submission:{submission.id}")
         await ledger.reprice(creator.id, campaign.id, None, "approved")
     return Submitted(submission, link, checks, auto)
+
+
+async def _handles(creator_id: int, platform: str | None) -> tuple[str, ...]:
+    accounts = await SocialAccount.filter(creator_id=creator_id, platform=platform).values_list(
+        "handle", flat=True
+    )
+    return tuple(str(a) for a in accounts)
+
+
+async def apply_resolution(
+    submission_id: int,
+    outcome: str,
+    link: Link | None,
+    final_url: str | None,
+    reason: str,
+    max_attempts: int,
+) -> Submission | None:
+    """Record where a pending short link led (bot.services.resolver) and verify it again.
+
+    `outcome` is post (then `link` is the post), not_post, failed, or retry (a timeout or a
+    network error: counted, and failed after `max_attempts`); `reason` says which (profile,
+    loop, timeout …). A post already submitted as
+    another submission is kept and flagged `duplicate` for review, never deleted; nothing here
+    changes the status or money. Returns the submission, or None when it was not pending."""
+    submission = await Submission.get_or_none(id=submission_id, resolve_status="pending")
+    if submission is None:
+        return None
+    submission.resolve_attempts += 1
+    if outcome == "retry" and submission.resolve_attempts < max_attempts:
+        await Submission.filter(id=submission.id, resolve_status="pending").update(
+            resolve_attempts=submission.resolve_attempts
+        )
+        return submission
+    campaign = await Campaign.get(id=submission.campaign_id)  # type: ignore[attr-defined]
+    original = find_links(submission.url)
+    post = link if outcome == "post" and link is not None else None
+    used = post or (original[0] if original else None)
+    if used is None:  # the stored URL no longer parses: leave the row as it is
+        return None
+    status = "resolved" if post else ("not_post" if outcome == "not_post" else "failed")
+    detail = {"reason": reason, "url": (final_url or "")[:300]}
+    duplicate = None
+    if post is not None:
+        duplicate = (
+            await Submission.filter(dedupe_key=post.dedupe_key).exclude(id=submission.id).first()
+        )
+    candidate = Candidate(
+        link=used,
+        submitted_at=submission.created_at,
+        caption=submission.caption,
+        posted_at=post_time(used) if post else submission.posted_at,
+        duplicate_of=None
+        if duplicate is None
+        else ("own" if duplicate.creator_id == submission.creator_id else "other"),  # type: ignore[attr-defined]
+        accounts=await _handles(submission.creator_id, used.platform),  # type: ignore[attr-defined]
+        resolution=status,
+        resolve_detail=detail,
+    )
+    rules = Rules.from_spec(campaign.spec, campaign.embargo_at, campaign.deadline_at)
+    checks = checks_rules.verify(candidate, rules)
+    if duplicate is not None:
+        checks = [
+            Check(c.code, c.status, {**c.detail, "id": duplicate.id})
+            if c.code == "duplicate"
+            else c
+            for c in checks
+        ]
+    changes: dict[str, Any] = {
+        "resolve_status": status,
+        "resolve_attempts": submission.resolve_attempts,
+        "resolved_url": (final_url or None) and str(final_url)[:1000],
+        "checks": [check.to_json() for check in checks],
+        "flags": checks_rules.flags(checks) + (["duplicate"] if duplicate else []),
+    }
+    if post is not None:
+        changes.update(
+            canonical_url=post.canonical_url[:1000],
+            post_id=post.post_id,
+            posted_at=candidate.posted_at,
+            author=post.author[:200] if post.author else None,
+        )
+    if post is not None and duplicate is None:
+        # the resolved key replaces the short one, unless someone took it meanwhile
+        with contextlib.suppress(IntegrityError):
+            await Submission.filter(id=submission.id).update(dedupe_key=post.dedupe_key[:1100])
+    await Submission.filter(id=submission.id).update(**changes)
+    await audit.record(None, f"submission.link_{status}", f"submission:{submission.id}", **detail)
+    return await Submission.get(id=submission.id)
 
 
 def stored_checks(submission: Submission) -> list[Check]:
@@ -209,6 +301,8 @@ async def record_metrics(
     snapshot = await MetricSnapshot.create(
         submission=submission, source=source, reported_by_id=reported_by, **merged
     )
+    # Flags for review (bot.services.quality); they never change what is paid.
+    await quality.refresh(submission.id, snapshot)
     # The ledger reads the post's current status itself (this instance may be stale).
     await ledger.reprice(
         submission.creator_id,  # type: ignore[attr-defined]

@@ -43,6 +43,7 @@ async def test_a_complete_share_text_passes_every_check_and_waits_for_review(
         "disclosure": "pass",
         "mentions": "pass",
         "account": "skip",
+        "link": "skip",  # not a short link
     }
     queue = await enrolled.text("mia@dm: /review")
     assert (

@@ -131,6 +131,7 @@ def test_a_clean_post_passes_every_check_and_may_be_auto_approved() -> None:
         "disclosure": PASS,
         "mentions": PASS,
         "account": SKIP,
+        "link": SKIP,
     }
     assert auto_approvable(checks, RULES)
     assert not auto_approvable(checks, Rules(**{**RULES.__dict__, "auto_approve": False}))
