@@ -46,3 +46,17 @@ def format_fen(fen: int, currency: str = "CNY") -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(int(fen)), 100)
     return f"{sign}{CURRENCY_SYMBOLS.get(currency, currency + ' ')}{whole:,}.{cents:02d}"
+
+
+def parse_signed_yuan(value: str) -> int:
+    """An adjustment in yuan that may be negative: '-12.5' / '+8' / '－¥3' / '0' → fen.
+
+    The sign is read here and the rest goes through parse_yuan (which refuses negatives), so
+    '--5' or '-' alone are errors like any other malformed amount."""
+    text = str(value).strip().replace("－", "-").replace("＋", "+")
+    sign = 1
+    if text[:1] in ("-", "+"):
+        sign, text = (-1 if text[0] == "-" else 1), text[1:].strip()
+    if not text or text[:1] in ("-", "+"):
+        raise MoneyError(f"{value!r} is not an amount")
+    return sign * parse_yuan(text)

@@ -9,6 +9,7 @@ difference is written. Which period an entry belongs to follows from Settlement.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tortoise.exceptions import IntegrityError
@@ -17,7 +18,9 @@ from tortoise.transactions import in_transaction
 
 from bot.domain.pricing import Metrics, PostInput, PostPrice, Pricing, budget_alerts, price_creator
 from bot.domain.pricing import in_bonus_window as bonus_window
+from bot.services import points
 from storage.models import (
+    BudgetAlert,
     Campaign,
     Creator,
     LedgerEntry,
@@ -68,7 +71,6 @@ async def reprice(creator_id: int, campaign_id: int, actor_id: int | None, cause
     Safe against a concurrent writer: entries carry a per-(creator, campaign) sequence number,
     and a collision means someone else wrote first, so the difference is computed again."""
     campaign = await Campaign.get(id=campaign_id)
-    before = await campaign_spent(campaign_id)
     for _attempt in range(MAX_ATTEMPTS):
         try:
             async with in_transaction():
@@ -79,8 +81,52 @@ async def reprice(creator_id: int, campaign_id: int, actor_id: int | None, cause
     else:  # pragma: no cover - eight collisions in a row
         raise RuntimeError("ledger: could not write after repeated collisions")
     after = await campaign_spent(campaign_id)
-    alerts = budget_alerts(pricing_of(campaign).budget_fen, before, after)
-    return Repriced(entries, alerts, campaign, after)
+    await points.refresh(creator_id)
+    alerts = await _record_budget_alerts(campaign, after)
+    result = Repriced(entries, alerts, campaign, after)
+    if _listener is not None and alerts:
+        await _listener(result)
+    return result
+
+
+async def check_budget(campaign: Campaign) -> tuple[int, ...]:
+    """After an entry written outside repricing (an adjustment): record and announce the
+    budget alert levels the spend reached for the first time."""
+    spent = await campaign_spent(campaign.id)
+    alerts = await _record_budget_alerts(campaign, spent)
+    if _listener is not None and alerts:
+        await _listener(Repriced([], alerts, campaign, spent))
+    return alerts
+
+
+# Told about each repricing that reached a new budget alert (the app notifies the managers).
+_listener: Callable[[Repriced], Awaitable[None]] | None = None
+
+
+def set_listener(listener: Callable[[Repriced], Awaitable[None]] | None) -> None:
+    global _listener
+    _listener = listener
+
+
+async def _record_budget_alerts(campaign: Campaign, spent_fen: int) -> tuple[int, ...]:
+    """The alert levels (80, 100 % of the budget) the spend has reached and that were never
+    recorded for this campaign: each is recorded (and so sent) once, whoever gets there
+    first; spend that falls and rises again does not repeat it."""
+    budget = pricing_of(campaign).budget_fen
+    reached = budget_alerts(budget, 0, spent_fen)
+    new = []
+    for percent in reached:
+        if await BudgetAlert.exists(campaign_id=campaign.id, percent=percent):
+            continue
+        try:
+            async with in_transaction():
+                await BudgetAlert.create(
+                    campaign=campaign, percent=percent, spent_fen=spent_fen, budget_fen=budget
+                )
+        except IntegrityError:  # a concurrent writer recorded it first
+            continue
+        new.append(percent)
+    return tuple(new)
 
 
 async def _reprice_once(

@@ -163,3 +163,15 @@ async def test_two_managers_approving_at_once_accrue_once(chat: Chat) -> None:
     )
     amounts = await LedgerEntry.filter(submission_id=1).values_list("amount_fen", flat=True)
     assert amounts == [5000]
+
+
+async def test_each_formula_line_stands_on_its_own_line(enrolled: Chat) -> None:
+    await enrolled.say(
+        "ada@dm: /submit https://www.douyin.com/video/7505000000000000000",
+        "mia@dm: /approve 1",
+        "ada@dm: /metrics 1 likes=100 comments=10 shares=5 favorites=20",
+    )
+    detail = await enrolled.text("ada@dm: /earnings 明细")
+    lines = detail.splitlines()
+    assert "  · 固定：¥50.00" in lines
+    assert "  · 互动 CPE：100 + 10 + 5 + 20 = 135 × ¥0.20 = ¥27.00" in lines
