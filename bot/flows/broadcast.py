@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.core.context import Context
 from bot.core.errors import UserError
@@ -17,8 +20,35 @@ from bot.services.broadcasts import (
     sample_variables,
     targets,
 )
+from storage.models import Campaign
 
 CONFIRM_WORDS = ("确认", "确认发送", "发送", "confirm", "send", "yes", "y", "ok", "是")
+# `at 2026-05-20 09:00` (定时 / 在 …) at the confirm step: send then, in the campaign's zone.
+SCHEDULE = re.compile(
+    r"^(?:at|定时|在)\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:\s+|T)(\d{1,2})[:：](\d{2})$",
+    re.IGNORECASE,
+)
+
+
+async def zone_of(ctx: Context, data: dict[str, Any]) -> str:
+    """The campaign's time zone (a brand-wide broadcast: the bot's TIMEZONE)."""
+    campaign = (
+        await Campaign.get_or_none(id=data["campaign_id"]) if data.get("campaign_id") else None
+    )
+    return campaign.timezone if campaign else ctx.app.settings.timezone
+
+
+def parse_schedule(text: str, zone: str) -> datetime | None:
+    """The time in `text` (`at 2026-05-20 09:00`), or None when it is not a schedule;
+    InvalidAnswer for a date that does not exist."""
+    match = SCHEDULE.match(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute = (int(g) for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone))
+    except ValueError:
+        raise InvalidAnswer("broadcast/bad_time", zone=zone) from None
 
 
 class BroadcastFlow(Flow):
@@ -66,6 +96,7 @@ class BroadcastFlow(Flow):
         ]
         await ctx.reply(
             "broadcast/preview",
+            zone=await zone_of(ctx, data),
             audience=data["audience"],
             total=len(found),
             groups=sum(1 for t in found if t.group is not None),
@@ -76,8 +107,15 @@ class BroadcastFlow(Flow):
         )
 
     async def answer_confirm(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
+        zone = await zone_of(ctx, data)
+        send_at = parse_schedule(text, zone)
+        if send_at is not None:
+            if send_at <= ctx.now:
+                raise InvalidAnswer("broadcast/past_time", zone=zone)
+            data["send_at"] = send_at.isoformat()
+            return None
         if text.strip().lower() not in CONFIRM_WORDS:
-            raise InvalidAnswer("broadcast/bad_confirm")
+            raise InvalidAnswer("broadcast/bad_confirm", zone=zone)
         return None
 
     async def finish(self, ctx: Context, data: dict[str, Any]) -> None:
@@ -90,14 +128,20 @@ class BroadcastFlow(Flow):
             status_chat=ctx.incoming.chat,
             status_user=ctx.incoming.user_id,
             locale=ctx.locale,
+            send_at=datetime.fromisoformat(data["send_at"]) if data.get("send_at") else None,
         )
         await audit.record(
             ctx.caller.person_id,
-            "broadcast.send",
+            "broadcast.schedule" if broadcast.send_at else "broadcast.send",
             str(broadcast.id),
             total=broadcast.total,
             audience=data["audience"],
+            send_at=data.get("send_at"),
         )
+        if broadcast.send_at is not None:
+            zone = await zone_of(ctx, data)
+            await ctx.reply("broadcast/scheduled", broadcast=broadcast, zone=zone)
+            return
         await ctx.app.broadcasts.drive()
 
 

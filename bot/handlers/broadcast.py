@@ -7,7 +7,7 @@ from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.registry import command
 from bot.services import audit, campaigns
-from bot.services.broadcasts import SENDING
+from bot.services.broadcasts import SCHEDULED, SENDING
 from storage.models import Brand, Broadcast, Campaign
 
 CANCEL = ("cancel", "取消", "停止")
@@ -54,8 +54,17 @@ async def _act(ctx: Context, action: str, number: str) -> None:
     if row is None or not ctx.caller.manages(row.brand_id):  # type: ignore[attr-defined]
         raise UserError("broadcast/unknown", id=number[:20])
     service = ctx.app.broadcasts
-    if action in STATUS:
+    if action in STATUS and row.status == SCHEDULED:
+        campaign = await Campaign.get_or_none(id=row.campaign_id)  # type: ignore[attr-defined]
+        zone = campaign.timezone if campaign else ctx.app.settings.timezone
+        await ctx.reply("broadcast/scheduled", broadcast=row, zone=zone)
+    elif action in STATUS:
         await ctx.reply("broadcast/report", broadcast=row, counts=await service.counts(row.id))
+    elif action in CANCEL and row.status == SCHEDULED:
+        if not await service.unschedule(row):  # it started a moment ago: cancel it as sending
+            raise UserError("broadcast/not_scheduled", broadcast=row)
+        await audit.record(ctx.caller.person_id, "broadcast.unschedule", str(row.id))
+        await ctx.reply("broadcast/unscheduled", broadcast=row)
     elif action in CANCEL:
         if row.status != SENDING:
             raise UserError("broadcast/not_sending", broadcast=row)
@@ -63,7 +72,7 @@ async def _act(ctx: Context, action: str, number: str) -> None:
         await audit.record(ctx.caller.person_id, "broadcast.cancel", str(row.id))
         await ctx.reply("broadcast/cancelled", broadcast=row, counts=counts)
     else:
-        if row.status == SENDING:
+        if row.status in (SENDING, SCHEDULED):
             raise UserError("broadcast/still_sending", broadcast=row)
         count = await service.retry(row)
         await audit.record(ctx.caller.person_id, "broadcast.retry", str(row.id), count=count)

@@ -1,4 +1,5 @@
-"""/digest (日报): the digest now, or subscribe this chat (`on 09:00`) / unsubscribe (`off`)."""
+"""/digest (日报): the digest now (with its chart), the weekly summary now (`week`), or subscribe
+this chat (`on 09:00`) / unsubscribe (`off`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.registry import command
 from bot.services import audit
-from bot.services.digests import brand_scope, parse_time, render_digest
+from bot.services.digests import (
+    brand_scope,
+    digest_charts,
+    parse_time,
+    render_digest,
+    render_weekly,
+)
 
 ON = ("on", "订阅", "开")
 OFF = ("off", "退订", "关")
+WEEK = ("week", "weekly", "周报")
 
 
 @command("digest", keywords=("日报",), role=Role.BRAND)
@@ -18,14 +26,15 @@ async def digest(ctx: Context) -> None:
     parts = ctx.args.split()
     service = ctx.app.digests
     chat = ctx.incoming.chat
+    reply_to = ctx.incoming.message_id if ctx.in_group else None
     if not parts:
-        text = await render_digest(ctx.app, ctx.locale, brand_scope(ctx.caller), ctx.now)
-        await ctx.send_to(
-            chat,
-            ctx.incoming.user_id,
-            text,
-            reply_to=ctx.incoming.message_id if ctx.in_group else None,
-        )
+        scope = brand_scope(ctx.caller)
+        text = await render_digest(ctx.app, ctx.locale, scope, ctx.now)
+        files = await digest_charts(ctx.app, ctx.locale, scope, ctx.now)
+        await ctx.send_to(chat, ctx.incoming.user_id, text, files=files, reply_to=reply_to)
+    elif parts[0].lower() in WEEK and len(parts) == 1:
+        text = await render_weekly(ctx.app, ctx.locale, brand_scope(ctx.caller), ctx.now)
+        await ctx.send_to(chat, ctx.incoming.user_id, text, reply_to=reply_to)
     elif parts[0].lower() in ON and len(parts) == 2:
         at = parse_time(parts[1])
         sub = await service.subscribe(chat, ctx.incoming.user_id, ctx.caller, at, ctx.locale)

@@ -8,12 +8,22 @@ outbox rows it writes, so a crash between them loses or repeats nothing; it read
 outbox did (sent, failed, blocked, interrupted by a crash) and edits the one status message,
 then posts the delivery report when nothing is left. The outbox's own recovery marks a row
 caught mid-send as failed "interrupted": that recipient is reported as in doubt, never re-sent.
+
+A broadcast scheduled for later (`at 2026-05-20 09:00` at the confirm step, in the campaign's
+time zone) is stored as "scheduled" with `send_at` and no recipients. The first `tick()` at or
+after `send_at` resolves the audience then (so "not yet submitted" means at sending time),
+renders every text and, in one transaction with taking the broadcast out of "scheduled",
+writes the recipient rows: a restart around that moment releases it once. A template that
+fails with a real recipient's values (the preview checked it with sample values) cancels the
+whole broadcast before any message, and the manager is told. Until it starts,
+`/broadcast cancel ID` drops it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +54,7 @@ from storage.models import (
 if TYPE_CHECKING:
     from bot.app import App
 
-SENDING, DONE, CANCELLED = "sending", "done", "cancelled"
+SENDING, DONE, CANCELLED, SCHEDULED = "sending", "done", "cancelled", "scheduled"
 PENDING, QUEUED, SENT, FAILED = "pending", "queued", "sent", "failed"
 BLOCKED, UNREACHABLE, IN_DOUBT = "blocked", "unreachable", "in_doubt"
 FINAL = (SENT, FAILED, BLOCKED, UNREACHABLE, IN_DOUBT, CANCELLED)
@@ -282,12 +292,39 @@ class BroadcastService:
         status_chat: ChatRef,
         status_user: str | None,
         locale: str,
+        send_at: datetime | None = None,
     ) -> Broadcast:
-        """Render every recipient's text first (an error stops it here), then store it all."""
+        """Render every recipient's text first (an error stops it here), then store it all; or,
+        with `send_at`, store the broadcast as scheduled (recipients are resolved at that time)."""
         template = compile_template(source)
         found = await targets(audience)
         if not found:
             raise UserError("broadcast/nobody")
+        fields = {
+            "brand_id": brand_id,
+            "campaign_id": campaign_id,
+            "created_by_id": person_id,
+            "template": source,
+            "audience": audience.to_json(),
+            "status_platform": status_chat.platform,
+            "status_chat_id": status_chat.chat_id,
+            "status_user_id": status_user,
+            "status_is_group": status_chat.is_group,
+            "locale": locale,
+            "shown": {"step": 0},  # the status message says 0 / N already
+        }
+        if send_at is not None:  # recipients are resolved when it starts (_release_due)
+            return await Broadcast.create(**fields, status=SCHEDULED, send_at=send_at)
+        rows = self._rows(template, found)
+        async with in_transaction():
+            broadcast = await Broadcast.create(**fields, total=len(rows))
+            await self._store(broadcast, rows)
+        await self.tick()
+        return broadcast
+
+    def _rows(self, template: Any, found: list[Target]) -> list[tuple[Any, ...]]:
+        """(person id, (platform, chat id, is group), text, status) per target; raises
+        UserError on a template error, before anything is stored."""
         rows = []
         for target in found:
             if target.group is not None:
@@ -300,45 +337,69 @@ class BroadcastService:
                 chat, status = (None, None, False), BLOCKED if target.blocked else UNREACHABLE
             text = render_text(template, target.variables) if status == PENDING else ""
             rows.append((target.person_id, chat, text, status))
-        async with in_transaction():
-            broadcast = await Broadcast.create(
-                brand_id=brand_id,
-                campaign_id=campaign_id,
-                created_by_id=person_id,
-                template=source,
-                audience=audience.to_json(),
-                total=len(rows),
-                status_platform=status_chat.platform,
-                status_chat_id=status_chat.chat_id,
-                status_user_id=status_user,
-                status_is_group=status_chat.is_group,
-                locale=locale,
-                shown={"step": 0},  # the status message says 0 / N already
-            )
-            await BroadcastRecipient.bulk_create(
-                [
-                    BroadcastRecipient(
-                        broadcast_id=broadcast.id,
-                        person_id=person_id,
-                        platform=platform,
-                        chat_id=chat_id,
-                        is_group=is_group,
-                        text=text,
-                        status=status,
-                        created_at=self.app.clock.now(),
+        return rows
+
+    async def _store(self, broadcast: Broadcast, rows: list[tuple[Any, ...]]) -> None:
+        """The recipient rows and the status message (0 / N); call inside a transaction."""
+        await BroadcastRecipient.bulk_create(
+            [
+                BroadcastRecipient(
+                    broadcast_id=broadcast.id,
+                    person_id=person_id,
+                    platform=platform,
+                    chat_id=chat_id,
+                    is_group=is_group,
+                    text=text,
+                    status=status,
+                    created_at=self.app.clock.now(),
+                )
+                for person_id, (platform, chat_id, is_group), text, status in rows
+            ]
+        )
+        message = Outgoing(
+            chat=self._status_chat(broadcast),
+            text=self._status_text(broadcast, await self.counts(broadcast.id)),
+            to_user=broadcast.status_user_id,
+        )
+        broadcast.status_outbox_id = (await self.app.outbox.put(message)).id
+        await broadcast.save(update_fields=["status_outbox_id"])
+
+    async def _release_due(self) -> None:
+        """Scheduled broadcasts whose time has come: recipients resolved and stored now."""
+        now = self.app.clock.now()
+        due = await Broadcast.filter(status=SCHEDULED, send_at__lte=now).order_by("send_at", "id")
+        for broadcast in due:
+            audience = Audience(**broadcast.audience)
+            try:
+                found = await targets(audience)
+                if not found:
+                    raise UserError("broadcast/nobody")
+                rows = self._rows(compile_template(broadcast.template), found)
+            except UserError as error:
+                claimed = await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
+                    status=CANCELLED, finished_at=now
+                )
+                if claimed:
+                    render = self.app.renderer.render
+                    problem = render(broadcast.locale, error.template, **error.data)
+                    text = render(
+                        broadcast.locale,
+                        "broadcast/schedule_failed",
+                        broadcast=broadcast,
+                        problem=problem,
                     )
-                    for person_id, (platform, chat_id, is_group), text, status in rows
-                ]
-            )
-            message = Outgoing(
-                chat=status_chat,
-                text=self._status_text(broadcast, await self.counts(broadcast.id)),
-                to_user=status_user,
-            )
-            broadcast.status_outbox_id = (await self.app.outbox.put(message)).id
-            await broadcast.save(update_fields=["status_outbox_id"])
-        await self.tick()
-        return broadcast
+                    await self.app.outbox.put(
+                        Outgoing(self._status_chat(broadcast), text, broadcast.status_user_id)
+                    )
+                continue
+            async with in_transaction():
+                claimed = await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
+                    status=SENDING, total=len(rows)
+                )
+                if not claimed:  # cancelled meanwhile, or another tick released it
+                    continue
+                broadcast.status, broadcast.total = SENDING, len(rows)
+                await self._store(broadcast, rows)
 
     async def drive(self, passes: int = 1000) -> None:
         """Send what the platforms' limits allow now, showing progress as it goes; what is held
@@ -351,7 +412,9 @@ class BroadcastService:
         await self.app.outbox.flush()
 
     async def tick(self) -> None:
-        """Move waiting recipients into the outbox, read back deliveries, report progress."""
+        """Release scheduled broadcasts that came due, move waiting recipients into the outbox,
+        read back deliveries, report progress."""
+        await self._release_due()
         for broadcast in await Broadcast.filter(status=SENDING).order_by("id"):
             await self._enqueue(broadcast)
             await self._reconcile(broadcast)
@@ -437,10 +500,14 @@ class BroadcastService:
                 setattr(counts, row["status"], getattr(counts, row["status"]) + n)
         return counts
 
-    async def _show(self, broadcast: Broadcast, counts: Counts, final: bool) -> None:
-        chat = ChatRef(
+    @staticmethod
+    def _status_chat(broadcast: Broadcast) -> ChatRef:
+        return ChatRef(
             broadcast.status_platform, broadcast.status_chat_id, broadcast.status_is_group
         )
+
+    async def _show(self, broadcast: Broadcast, counts: Counts, final: bool) -> None:
+        chat = self._status_chat(broadcast)
         if final:  # the report is a message of its own: a notification, and the status stays
             text = self.app.renderer.render(
                 broadcast.locale, "broadcast/report", broadcast=broadcast, counts=counts
@@ -458,6 +525,14 @@ class BroadcastService:
     def _status_text(self, broadcast: Broadcast, counts: Counts) -> str:
         return self.app.renderer.render(
             broadcast.locale, "broadcast/progress", broadcast=broadcast, counts=counts
+        )
+
+    async def unschedule(self, broadcast: Broadcast) -> bool:
+        """Drop a scheduled broadcast before it starts; False if it has started (or ended)."""
+        return bool(
+            await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
+                status=CANCELLED, finished_at=self.app.clock.now()
+            )
         )
 
     async def cancel(self, broadcast: Broadcast) -> Counts:

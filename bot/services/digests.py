@@ -4,12 +4,21 @@ rendered from digest/digest.j2; subscriptions fire from `App.tick()` once a day 
 Engagement is read from each post's latest metric snapshot (one grouped query picks the
 newest snapshot id per post, a second sums them); "since yesterday" is the same as of 24 h
 earlier. Spend is what the ledger has accrued (bot.services.ledger.campaign_spent).
+
+The chart (bot/services/digest_chart.py) goes with the digest as a PNG file, one per campaign,
+written under `EXPORT_DIR/charts/`; its series are aggregates too, a handful of COUNT/SUM
+queries per campaign day (at most CHART_DAYS days). On Mondays (the subscription's local date)
+a subscribed chat also gets the weekly summary, `digest/weekly.j2`: the same figures with a
+7-day window, claimed with that day's daily digest so it goes once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +27,8 @@ from tortoise.functions import Count, Max, Min, Sum
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
-from bot.core.messages import ChatRef, Outgoing
+from bot.core.messages import ChatRef, OutFile, Outgoing
+from bot.services.digest_chart import Series, render_chart
 from bot.services.ledger import campaign_spent, pricing_of
 from bot.services.people import Caller
 from storage.models import (
@@ -32,8 +42,11 @@ from storage.models import (
 if TYPE_CHECKING:
     from bot.app import App
 
+log = logging.getLogger(__name__)
 LIVE = "live"
 TOP = 5
+CHART_DAYS = 31  # the chart shows at most this many days, the latest
+WEEK = 7
 COUNTERS = ("likes", "comments", "shares", "favorites", "views")
 _ENGAGEMENT = F("likes") + F("comments") + F("shares") + F("favorites")
 _LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 END")
@@ -58,9 +71,10 @@ async def _totals(ids: list[int]) -> dict[str, int]:
     return {c: int((row or {}).get(f"t_{c}") or 0) for c in COUNTERS}
 
 
-async def campaign_digest(campaign: Campaign, now: datetime) -> dict[str, Any]:
-    """The figures of one campaign at `now` (the last 24 h for "new" and "since yesterday")."""
-    day_ago = now - timedelta(days=1)
+async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> dict[str, Any]:
+    """The figures of one campaign at `now`; "new" and the change are over the last `days`
+    (1: since yesterday, the daily digest; 7: the weekly summary)."""
+    day_ago = now - timedelta(days=days)
     enrolled = Enrollment.filter(campaign_id=campaign.id, status="active")
     submissions = Submission.filter(campaign_id=campaign.id)
     by_status = {
@@ -159,6 +173,63 @@ async def render_digest(app: App, locale: str, brand_ids: list[int] | None, now:
     return app.renderer.render(locale, "digest/digest", digests=digests, now=now)
 
 
+async def render_weekly(app: App, locale: str, brand_ids: list[int] | None, now: datetime) -> str:
+    campaigns = await visible_campaigns(brand_ids)
+    digests = [await campaign_digest(c, now, days=WEEK) for c in campaigns]
+    return app.renderer.render(
+        locale, "digest/weekly", digests=digests, now=now, since=now - timedelta(days=WEEK)
+    )
+
+
+async def chart_series(campaign: Campaign, now: datetime) -> Series:
+    """Per local day from the campaign's creation (at most CHART_DAYS, up to today and not past
+    the deadline): submissions that day, and engagement to date at the day's end."""
+    zone = ZoneInfo(campaign.timezone)
+    today = now.astimezone(zone).date()
+    last = min(today, campaign.deadline_at.astimezone(zone).date())
+    first = max(campaign.created_at.astimezone(zone).date(), last - timedelta(days=CHART_DAYS - 1))
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    submissions, engagement = [], []
+    for day in days:
+        start = datetime.combine(day, time(0), zone)
+        end = min(start + timedelta(days=1), now)
+        submissions.append(
+            await Submission.filter(
+                campaign_id=campaign.id, created_at__gte=start, created_at__lt=end
+            ).count()
+        )
+        totals = await _totals(await _latest_snapshot_ids(campaign.id, end))
+        engagement.append(sum(totals[c] for c in COUNTERS if c != "views"))
+    return Series(campaign.code, days, submissions, engagement)
+
+
+def chart_path(app: App, campaign: Campaign, now: datetime) -> Path:
+    stamp = now.astimezone(ZoneInfo(campaign.timezone)).strftime("%Y%m%d-%H%M%S")
+    return Path(app.settings.export_dir) / "charts" / f"digest-{campaign.code}-{stamp}.png"
+
+
+async def digest_charts(
+    app: App, locale: str, brand_ids: list[int] | None, now: datetime
+) -> list[OutFile]:
+    """One PNG per live campaign the digest covers (drawn in a worker thread)."""
+    files = []
+    for campaign in await visible_campaigns(brand_ids):
+        series = await chart_series(campaign, now)
+        try:
+            path = await asyncio.to_thread(
+                render_chart, series, chart_path(app, campaign, now), locale
+            )
+        except Exception:  # a chart that cannot be drawn never holds back the digest
+            log.exception("digest chart for %s could not be drawn", campaign.code)
+            continue
+        files.append(OutFile(path.name, str(path)))
+    return files
+
+
+def is_monday(day: str) -> bool:
+    return date.fromisoformat(day).weekday() == 0
+
+
 def parse_time(text: str) -> str:
     match = _TIME.match(text.strip())
     if match is None:
@@ -230,7 +301,13 @@ class DigestService:
                 continue
             scope = list(sub.brand_ids) or None  # [] was stored for an admin: every brand
             text = await render_digest(self.app, sub.locale, scope, now)
+            files = await digest_charts(self.app, sub.locale, scope, now)
             chat = ChatRef(sub.platform, sub.chat_id, sub.is_group)
-            await self.app.outbox.put(Outgoing(chat=chat, text=text, to_user=sub.user_id))
+            await self.app.outbox.put(
+                Outgoing(chat=chat, text=text, to_user=sub.user_id, files=files)
+            )
+            if is_monday(day):
+                weekly = await render_weekly(self.app, sub.locale, scope, now)
+                await self.app.outbox.put(Outgoing(chat=chat, text=weekly, to_user=sub.user_id))
             sent += 1
         return sent

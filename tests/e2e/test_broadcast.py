@@ -4,6 +4,8 @@ a restart mid-broadcast that resumes with nobody messaged twice."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.app import App
@@ -204,3 +206,49 @@ async def test_a_restart_mid_broadcast_resumes_with_no_duplicates(settings: Sett
         assert "已送达 4" in report and "不确定是否送达 1" in report
         await app.tick()
         assert broadcast_dms(chat.new()) == []
+
+
+async def test_a_scheduled_broadcast_goes_at_its_time_to_the_audience_then(
+    settings: Settings,
+) -> None:
+    clock = ManualClock(AFTER_EMBARGO)  # 2026-05-20 11:00 Shanghai
+    async with App(settings, clock) as app:
+        chat = Chat(app, SCRIPTS)
+        await chat.say(*MANAGER_SETUP, *creator("ada"), *creator("ben"))
+        await chat.say("mia@dm: /broadcast SPRING26", f"mia@dm: {TEXT}")
+        preview = await chat.text("mia@dm: 3")  # enrolled, not yet submitted
+        assert "人群：2 个" in preview and "at 2026-05-20 09:00" in preview
+        assert "已经过去" in await chat.text("mia@dm: at 2026-05-20 09:00")
+        assert "没有这个时间" in await chat.text("mia@dm: at 2026-02-30 09:00")
+        reply = await chat.text("mia@dm: at 2026-05-21 09:00")
+        assert "群发 #1 已定时：2026-05-21 09:00（Asia/Shanghai）发送" in reply
+        assert await BroadcastRecipient.all().count() == 0  # resolved when it starts
+        assert "已定时" in await chat.text("mia@dm: /broadcast status 1")
+        assert "尚未发送" in await chat.text("mia@dm: /broadcast retry 1")
+        await chat.console.advance(timedelta(hours=21, minutes=59))  # 08:59 the next day
+        assert broadcast_dms(chat.new()) == []
+        await chat.say(f"ben@dm: /submit {POST} #ACME春季新车 #试驾 @ACME汽车 #合作")
+
+    async with App(settings, clock) as app:  # a restart keeps the schedule
+        chat = Chat(app, SCRIPTS)
+        await chat.console.advance(timedelta(minutes=1))
+        messages = chat.new()
+        assert broadcast_dms(messages) == ["ada"]  # ben submitted meanwhile: not pending now
+        report = next(m["text"] for m in messages if "送达报告" in m["text"])
+        assert "已送达 1" in report
+        row = await Broadcast.get(id=1)
+        assert row.status == "done" and row.total == 1
+        await chat.console.advance(timedelta(days=1))
+        assert broadcast_dms(chat.new()) == []  # once
+
+
+async def test_a_scheduled_broadcast_can_be_cancelled_before_it_starts(enrolled: Chat) -> None:
+    chat = enrolled
+    await chat.say("mia@dm: /broadcast SPRING26", f"mia@dm: {TEXT}", "mia@dm: 2")
+    assert "已定时" in await chat.text("mia@dm: 定时 2026-05-20 12:00")
+    assert "已取消，什么都没有发送" in await chat.text("mia@dm: /broadcast cancel 1")
+    await chat.console.advance(timedelta(hours=2))
+    assert broadcast_dms(chat.new()) == []
+    assert "已经结束" in await chat.text("mia@dm: /broadcast cancel 1")
+    assert (await Broadcast.get(id=1)).status == "cancelled"
+    assert await BroadcastRecipient.all().count() == 0

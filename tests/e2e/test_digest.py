@@ -3,12 +3,18 @@ fires once a day at its time on the moved clock; bad input and roles get clear a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import struct
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from PIL import Image
 
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import ManualClock
-from storage.models import DigestSubscription
+from bot.services.digest_chart import HEIGHT, WIDTH
+from bot.services.digests import chart_series
+from storage.models import Campaign, DigestSubscription
 from tests.conftest import MANAGER_SETUP, SCRIPTS, SHANGHAI, Chat, onboarding_answers
 
 ADA_POST = "https://www.xiaohongshu.com/explore/64a1b2c3d4e5f6a7b8c9d0e1"
@@ -84,3 +90,55 @@ async def test_digest_bad_input_and_roles(enrolled: Chat) -> None:
     assert "用法" in await chat.text("mia@dm: /digest sometimes")
     assert "没有订阅" in await chat.text("mia@dm: /digest off")
     assert "SPRING26" not in await chat.text("ada@dm: /digest")  # a creator may not
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG signature and its IHDR chunk (the first, by the spec)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+async def test_the_digest_carries_a_png_chart_of_the_campaign(chat: Chat) -> None:
+    await seed(chat)  # 2026-05-20 11:00: two posts, engagement 120 (ada) + 22 (ben)
+    await chat.console.advance(timedelta(hours=25))
+    await chat.say("ada@dm: /metrics 1 likes=150")  # ada 170 now
+    series = await chart_series(await Campaign.get(code="SPRING26"), chat.app.clock.now())
+    assert series.days == [date(2026, 5, 20), date(2026, 5, 21)]
+    assert series.submissions == [2, 0]
+    assert series.engagement == [142, 192]  # at the end of the 20th; to date on the 21st
+
+    [digest] = [m for m in await chat.say("mia@dm: /digest") if "📰 日报" in m["text"]]
+    [path] = [Path(p) for p in digest["files"]]
+    assert path.name == "digest-SPRING26-20260521-120000.png"
+    assert path.parent == Path(chat.app.settings.export_dir) / "charts"
+    assert png_size(path) == (WIDTH, HEIGHT) == (800, 450)
+    with Image.open(path) as image:  # it decodes, all of it
+        image.load()
+        assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
+        assert len(image.getcolors(maxcolors=1 << 16) or []) > 2  # something was drawn
+
+
+async def test_mondays_bring_the_weekly_summary(settings: Settings) -> None:
+    clock = ManualClock(datetime(2026, 5, 20, 11, 0, tzinfo=SHANGHAI))  # a Wednesday
+    async with App(settings, clock) as app:
+        chat = Chat(app, SCRIPTS)
+        await seed(chat)
+        await chat.say("mia@acme-ops: /digest on 09:00")
+        await chat.console.advance(datetime(2026, 5, 21, 9, 0, tzinfo=SHANGHAI) - clock.now())
+        [daily] = ops(chat.new())  # Thursday: the digest alone, with its chart
+        assert "📰 日报" in daily["text"] and len(daily["files"]) == 1
+        await chat.console.advance(datetime(2026, 5, 25, 9, 0, tzinfo=SHANGHAI) - clock.now())
+        daily, weekly = ops(chat.new())  # Monday: the digest, then the week
+        assert "📰 日报" in daily["text"] and weekly["files"] == []
+        text = weekly["text"]
+        assert text.startswith("🗞 周报（2026-05-18 09:00 至 2026-05-25 09:00）")
+        assert "报名 3（本周新增 3），未交作业 1" in text
+        assert "作品 2（本周新增 2）：已通过 1，待审核 1" in text
+        assert "点赞 120（+120） 评论 12（+12） 转发 5（+5）" in text
+        assert "收藏 5（+5） 播放 1300（+1300）" in text
+        await chat.console.advance(timedelta(hours=1))
+        assert ops(chat.new()) == []
+        assert "🗞 周报" in await chat.text("mia@dm: /digest week")
