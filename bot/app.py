@@ -14,8 +14,10 @@ from bot.core.outbox import Outbox
 from bot.core.registry import REGISTRY, Registry
 from bot.core.render import Renderer
 from bot.services.broadcasts import BroadcastService
+from bot.services.budget import BudgetNotices
 from bot.services.digests import DigestService
 from bot.services.outlines import OutlineService
+from bot.services.resolver import ResolverService
 from bot.services.timeline import TimelineService
 from storage import db
 
@@ -31,6 +33,8 @@ HANDLER_MODULES = (
     "bot.handlers.event_day",
     "bot.handlers.broadcast",
     "bot.handlers.digest",
+    "bot.handlers.disputes",
+    "bot.handlers.points",
 )
 FLOW_MODULES = (
     "bot.flows.onboarding",
@@ -66,6 +70,8 @@ class App:
         self.timeline = TimelineService(self)
         self.broadcasts = BroadcastService(self)
         self.digests = DigestService(self)
+        self.resolver = ResolverService(self)  # short links, off unless LINK_RESOLVE
+        self.budget = BudgetNotices(self)  # budget alerts from the ledger to managers
 
     async def start(self) -> None:
         await db.migrate(self.settings.database_url)
@@ -74,6 +80,7 @@ class App:
 
     async def stop(self) -> None:
         await self.outlines.close()
+        await self.resolver.close()
         await self.database.close()
 
     def bot_username(self, platform: str) -> str | None:
@@ -85,6 +92,7 @@ class App:
         await self.timeline.tick()
         await self.digests.tick()
         await self.broadcasts.tick()
+        await self.resolver.tick()  # starts a background pass; never waits on the network
         await self.outbox.flush()
         await self.broadcasts.tick()  # what just left: progress and the report, sent now
         await self.outbox.flush()

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     wechat_login_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     wechat_reconnect_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # Short-link resolution (bot/services/resolver.py): off where the network is closed.
+    link_resolve: bool = False
+    link_resolve_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    link_resolve_concurrency: int = Field(default=4, ge=1, le=64)
+    link_resolve_max_redirects: int = Field(default=8, ge=1, le=30)
+    link_resolve_max_attempts: int = Field(default=3, ge=1, le=20)
+
     @field_validator(
         "wechaty_puppet_service_endpoint", "wechaty_puppet_service_token", mode="before"
     )
@@ -129,7 +136,7 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Asia" is a directory
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
             ) from exc

@@ -224,6 +224,14 @@ class Submission(TimestampedModel):
     checks = fields.JSONField(default=list)
     posted_at = fields.DatetimeField(null=True)  # when the post id says it was published
     author = fields.CharField(max_length=200, null=True)  # the account the URL names
+    # Short links (bot.services.resolver): None for a full link; pending → resolved (a post) |
+    # not_post (a profile, another site) | failed (a redirect loop, too many timeouts).
+    resolve_status = fields.CharField(max_length=16, null=True)
+    resolved_url = fields.CharField(max_length=1000, null=True)  # where the short link led
+    resolve_attempts = fields.IntField(default=0)
+    # Fraud and quality flags on metrics (bot.domain.fraud): [{"code", "detail"}]; for review,
+    # never used for money.
+    metric_flags = fields.JSONField(default=list)
 
     class Meta:
         table = "submissions"
@@ -242,6 +250,7 @@ class MetricSnapshot(TimestampedModel):
     leads = fields.BigIntField(default=0)  # for CPA
     gmv_fen = fields.BigIntField(default=0)  # for CPS: sales the post brought, in fen
     source = fields.CharField(max_length=16, default="creator")  # creator | import
+    flags = fields.JSONField(default=list)  # fraud and quality flags this snapshot raised
     reported_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="metric_reports", null=True, on_delete=fields.SET_NULL
     )
@@ -344,6 +353,22 @@ class Dispute(TimestampedModel):
 
     class Meta:
         table = "disputes"
+
+
+class BudgetAlert(TimestampedModel):
+    """A campaign's spend reached `percent` (80, 100) of its budget: managers were told once."""
+
+    campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
+        "models.Campaign", related_name="budget_alerts", on_delete=fields.CASCADE
+    )
+    percent = fields.IntField()
+    spent_fen = fields.BigIntField()  # the spend that reached it
+    budget_fen = fields.BigIntField()
+    notified = fields.IntField(default=0)  # managers reached
+
+    class Meta:
+        table = "budget_alerts"
+        unique_together = (("campaign", "percent"),)
 
 
 class Outline(TimestampedModel):
@@ -501,6 +526,8 @@ class Broadcast(TimestampedModel):
     locale = fields.CharField(max_length=8)
     shown = fields.JSONField(default=dict)  # the counts the status message shows now
     finished_at = fields.DatetimeField(null=True)
+    # A broadcast scheduled for later: status "scheduled" until then, no recipients yet.
+    send_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "broadcasts"

@@ -277,7 +277,7 @@ def _localize_times(data: dict[str, Any], problems: list[Problem]) -> None:
     """
     try:
         zone: tzinfo = ZoneInfo(str(data["timezone"]))
-    except (ZoneInfoNotFoundError, ValueError, KeyError):
+    except (ZoneInfoNotFoundError, ValueError, KeyError, OSError):  # "Asia" is a directory
         problems.append(Problem("timezone", "bad_timezone", str(data.get("timezone", ""))))
         zone = UTC
     for name in TIME_FIELDS:

@@ -44,7 +44,7 @@ def test_templates_named_in_code_exist() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in Path("bot").rglob("*.py"))
     names = set(
         re.findall(
-            r'"((?:errors|flows|general|admin|onboarding|campaigns|submissions|review|earnings|wizard|outlines|timeline|settlement|broadcast|digest)/[a-z_]+)"',
+            r'"((?:errors|flows|general|admin|onboarding|campaigns|submissions|review|earnings|wizard|outlines|timeline|settlement|broadcast|digest|disputes|budget|points)/[a-z_]+)"',
             source,
         )
     )
