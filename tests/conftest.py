@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -58,9 +60,28 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(**values)
 
 
+# Set by tests/service/test_storage.py when it re-runs chosen tests in a process of their own
+# against PostgreSQL (tortoise keeps dialect state per process): each test gets a fresh database.
+POSTGRES_ENV = "KOXBOT_TEST_POSTGRES_ADMIN_URL"
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+async def settings(tmp_path: Path) -> AsyncIterator[Settings]:
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        yield make_settings(tmp_path)
+        return
+    import asyncpg
+
+    name = f"koxbot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base = admin_url.rsplit("/", 1)[0]
+        yield make_settings(tmp_path, database_url=f"{base}/{name}")
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from bot.app import App
 from bot.core.clock import ManualClock
 from storage import db
-from tests.conftest import AFTER_EMBARGO, SCRIPTS, make_settings
+from tests.conftest import AFTER_EMBARGO, POSTGRES_ENV, SCRIPTS, make_settings
 from tests.e2e.test_console_script import NOW, run_console
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -103,6 +103,29 @@ def run_koxbot(tmp_path: Path, *args: str, database_url: str) -> subprocess.Comp
         [sys.executable, "-m", "bot", *args],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )  # fmt: skip
+
+
+CONCURRENCY_TESTS = (
+    "tests/e2e/test_money.py::test_two_managers_settling_at_once_make_one_settlement",
+    "tests/e2e/test_money.py::test_two_managers_approving_at_once_accrue_once",
+    "tests/e2e/test_disputes_points.py::test_two_managers_resolving_at_once_adjust_once",
+    "tests/e2e/test_replays_and_bad_input.py::test_the_same_message_twice_makes_one_submission",
+)
+
+
+@needs_postgres
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_races_hold_on_postgres_too() -> None:
+    """The simultaneous-managers tests again, on PostgreSQL's real concurrent transactions."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, POSTGRES_ENV: PG_ADMIN_URL}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CONCURRENCY_TESTS],
+        capture_output=True, text=True, env=env, cwd=root, timeout=540,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{len(CONCURRENCY_TESTS)} passed" in result.stdout
 
 
 async def test_starting_the_app_leaves_our_timezone_variable_alone(tmp_path: Path) -> None:
