@@ -197,10 +197,10 @@ class Enrollment(TimestampedModel):
 
 class Submission(TimestampedModel):
     campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(
-        "models.Campaign", related_name="submissions", on_delete=fields.RESTRICT
+        "models.Campaign", related_name="submissions", on_delete=fields.RESTRICT, db_index=True
     )
     creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
-        "models.Creator", related_name="submissions", on_delete=fields.RESTRICT
+        "models.Creator", related_name="submissions", on_delete=fields.RESTRICT, db_index=True
     )
     platform = fields.CharField(max_length=32)
     url = fields.CharField(max_length=1000)
@@ -239,7 +239,7 @@ class Submission(TimestampedModel):
 
 class MetricSnapshot(TimestampedModel):
     submission: fields.ForeignKeyRelation[Submission] = fields.ForeignKeyField(
-        "models.Submission", related_name="metrics", on_delete=fields.CASCADE
+        "models.Submission", related_name="metrics", on_delete=fields.CASCADE, db_index=True
     )
     likes = fields.BigIntField(default=0)
     comments = fields.BigIntField(default=0)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from tortoise.expressions import F, Q, RawSQL
+from tortoise.expressions import F, Q, RawSQL, Subquery
 from tortoise.functions import Count, Max, Min, Sum
 
 from bot.core.errors import UserError
@@ -53,17 +53,18 @@ _LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 EN
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
 
 
-async def _latest_snapshot_ids(campaign_id: int, until: datetime | None = None) -> list[int]:
+def _latest_snapshot_ids(campaign_id: int, until: datetime | None = None) -> Subquery:
+    """Each post's latest snapshot id, as SQL: it stays inside the database (a list of 200,000
+    ids would exceed PostgreSQL's bind-parameter limit, and be slow everywhere)."""
     query = MetricSnapshot.filter(submission__campaign_id=campaign_id)
     if until is not None:
         query = query.filter(created_at__lte=until)
-    rows = await query.group_by("submission_id").annotate(last=Max("id")).values_list("last")
-    return [int(r[0]) for r in rows]
+    return Subquery(query.group_by("submission_id").annotate(last=Max("id")).values("last"))
 
 
-async def _totals(ids: list[int]) -> dict[str, int]:
+async def _totals(ids: Subquery) -> dict[str, int]:
     row = (
-        await MetricSnapshot.filter(id__in=ids or [0])
+        await MetricSnapshot.filter(id__in=ids)
         .annotate(**{f"t_{c}": Sum(c) for c in COUNTERS})
         .first()
         .values(*(f"t_{c}" for c in COUNTERS))
@@ -92,23 +93,21 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
     oldest = (pending or {}).get("oldest")
     if isinstance(oldest, str):  # SQLite hands an aggregate of datetimes back as text
         oldest = datetime.fromisoformat(oldest)
-    submitters = (
-        Submission.filter(campaign_id=campaign.id)
-        .exclude(status="rejected")
-        .values_list("creator_id", flat=True)
+    submitters = Subquery(
+        Submission.filter(campaign_id=campaign.id).exclude(status="rejected").values("creator_id")
     )
-    latest = await _latest_snapshot_ids(campaign.id)
+    latest = _latest_snapshot_ids(campaign.id)
     totals = await _totals(latest)
-    before = await _totals(await _latest_snapshot_ids(campaign.id, day_ago))
+    before = await _totals(_latest_snapshot_ids(campaign.id, day_ago))
     top_posts = (
-        await MetricSnapshot.filter(id__in=latest or [0])
+        await MetricSnapshot.filter(id__in=latest)
         .annotate(engagement=_ENGAGEMENT)
         .order_by("-engagement", "submission_id")
         .limit(TOP)
         .values("submission_id", "submission__platform", "engagement")
     )
     top_creators = (
-        await MetricSnapshot.filter(id__in=latest or [0])
+        await MetricSnapshot.filter(id__in=latest)
         .group_by("submission__creator__person__display_name", "submission__creator_id")
         .annotate(engagement=Sum(_ENGAGEMENT))
         .order_by("-engagement", "submission__creator_id")
@@ -150,7 +149,7 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
             }
             for r in top_creators
         ],
-        "silent": await enrolled.exclude(creator_id__in=list(await submitters)).count(),
+        "silent": await enrolled.exclude(creator_id__in=submitters).count(),
         "leaks": int((flags or {}).get("leaks") or 0),
     }
 
@@ -198,7 +197,7 @@ async def chart_series(campaign: Campaign, now: datetime) -> Series:
                 campaign_id=campaign.id, created_at__gte=start, created_at__lt=end
             ).count()
         )
-        totals = await _totals(await _latest_snapshot_ids(campaign.id, end))
+        totals = await _totals(_latest_snapshot_ids(campaign.id, end))
         engagement.append(sum(totals[c] for c in COUNTERS if c != "views"))
     return Series(campaign.code, days, submissions, engagement)
 
