@@ -183,6 +183,12 @@ async def seed_digest(seeder: Seeder, campaign: Campaign, creators: int, posts: 
         ],
         {"flags": "'[]'"},
     )  # fmt: skip
+    # What services.submissions.record_metrics keeps: each post's newest snapshot.
+    await require_context().db().execute_script(
+        "UPDATE submissions SET latest_snapshot_id = m.last FROM (SELECT submission_id,"
+        " MAX(id) AS last FROM metric_snapshots GROUP BY submission_id) AS m"
+        " WHERE m.submission_id = submissions.id"
+    )
 
 
 async def best_of(runs: int, make: Any) -> tuple[float, Any]:

@@ -232,6 +232,9 @@ class Submission(TimestampedModel):
     # Fraud and quality flags on metrics (bot.domain.fraud): [{"code", "detail"}]; for review,
     # never used for money.
     metric_flags = fields.JSONField(default=list)
+    # The newest metric snapshot (no FK: the two tables would reference each other); kept by
+    # services.submissions.record_metrics so digests sum the latest numbers with one join.
+    latest_snapshot_id = fields.IntField(null=True, db_index=True)
 
     class Meta:
         table = "submissions"

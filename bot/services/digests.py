@@ -96,7 +96,11 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
     submitters = Subquery(
         Submission.filter(campaign_id=campaign.id).exclude(status="rejected").values("creator_id")
     )
-    latest = _latest_snapshot_ids(campaign.id)
+    latest = Subquery(
+        Submission.filter(campaign_id=campaign.id, latest_snapshot_id__isnull=False).values(
+            "latest_snapshot_id"
+        )
+    )
     totals = await _totals(latest)
     before = await _totals(_latest_snapshot_ids(campaign.id, day_ago))
     top_posts = (

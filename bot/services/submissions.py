@@ -301,6 +301,7 @@ async def record_metrics(
     snapshot = await MetricSnapshot.create(
         submission=submission, source=source, reported_by_id=reported_by, **merged
     )
+    await Submission.filter(id=submission.id).update(latest_snapshot_id=snapshot.id)
     # Flags for review (bot.services.quality); they never change what is paid.
     await quality.refresh(submission.id, snapshot)
     # The ledger reads the post's current status itself (this instance may be stale).
