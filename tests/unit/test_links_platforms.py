@@ -10,15 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.links import Link, classify_url, find_links, post_links, post_time
+from tests.unit.test_links import only
 
 DY_AFTER = "7641803381662272789"  # a ByteDance id minted 2026-05-20 03:00 UTC
 XHS_AFTER = "6a0d23b0" + "0a1b2c3d4e5f6a7b"  # an ObjectId minted at the same second
-
-
-def only(text: str) -> Link:
-    links = find_links(text)
-    assert len(links) == 1, links
-    return links[0]
 
 
 # --------------------------------------------------------------------------- share texts
