@@ -157,18 +157,26 @@ class FakeOpenAI:
         await self.stop()
 
     async def _completions(self, http: web.Request) -> web.Response:
+        # `latency` is the time from the request's arrival to the answer, as a real endpoint's
+        # would be: the answer is made first and the wait is what is left of it.
+        arrived = asyncio.get_running_loop().time()
         body = await http.json()
         self.requests.append(body)
         self.headers.append(dict(http.headers))
         fault = self.faults.popleft() if self.faults else None
+        response = self._answer(body, fault)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             delay = fault.delay if fault and fault.delay is not None else self.latency
-            if delay:
-                await asyncio.sleep(delay)
+            left = delay - (asyncio.get_running_loop().time() - arrived)
+            if left > 0:
+                await asyncio.sleep(left)
         finally:
             self.in_flight -= 1
+        return response
+
+    def _answer(self, body: dict[str, Any], fault: Fault | None) -> web.Response:
         if fault is not None and fault.status != 200:
             headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
             return web.Response(status=fault.status, text=fault.body or "", headers=headers,

@@ -358,9 +358,11 @@ def comparable_text(draft: OutlineDraft) -> str:
     return "\n".join([*draft.titles, draft.hook, *draft.beats, *draft.shots, draft.cta])
 
 
+NOT_ALNUM = re.compile(r"[\W_]+")  # \w is exactly str.isalnum() plus "_"
+
+
 def _normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in text if ch.isalnum())
+    return NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def shingles(text: str, n: int = NGRAM) -> frozenset[str]:

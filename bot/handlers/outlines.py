@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.core.context import Context
@@ -83,19 +84,21 @@ async def outlines(ctx: Context) -> None:
         raise UserError("outlines/batch_running", campaign=campaign)
 
     status: dict[str, int] = {"message": 0, "step": -1}
+    one_at_a_time = asyncio.Lock()  # outlines finish while the status message is being written
 
     async def progress(done: int, failed: int, total: int) -> None:
         step = (done + failed) * PROGRESS_STEPS // total if total else PROGRESS_STEPS
         data = {"campaign": campaign, "done": done, "failed": failed, "total": total}
-        if not status["message"]:
-            status["step"] = step
-            status["message"] = await ctx.reply("outlines/batch_progress", **data)
-        elif step > status["step"] and done + failed < total:
-            status["step"] = step  # before any await: outlines finish concurrently
-            await ctx.edit(status["message"], "outlines/batch_progress", **data)
-        else:
-            return
-        await ctx.app.outbox.flush()  # progress is only progress if it is seen now
+        async with one_at_a_time:
+            if not status["message"]:
+                status["step"] = step
+                status["message"] = await ctx.reply("outlines/batch_progress", **data)
+            elif step > status["step"] and done + failed < total:
+                status["step"] = step
+                await ctx.edit(status["message"], "outlines/batch_progress", **data)
+            else:
+                return
+            await ctx.app.outbox.flush()  # progress is only progress if it is seen now
 
     result: BatchResult = await service.pregenerate(campaign, ctx.app.settings.locale, progress)
     await audit.record(

@@ -17,20 +17,19 @@ tokens and cost, and pre-generates for a whole campaign with progress reports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from string import Formatter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import openai
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from openai.types.chat import ChatCompletion
 from tortoise.transactions import in_transaction
 
 from bot.config import Settings
@@ -48,7 +47,10 @@ from bot.domain.outlines import (
     shingles,
     validate_output,
 )
-from storage.models import Campaign, Creator, Enrollment, Outline, Person, SocialAccount
+from storage.models import Campaign, Creator, Enrollment, Outline, SocialAccount
+
+if TYPE_CHECKING:  # the openai package takes half a second to import: only with a key
+    from openai.types.chat import ChatCompletion
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +240,6 @@ def _retry_after(exc: Exception) -> float | None:
     return None
 
 
-RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
-
-
 class LLMGenerator:
     name = LLM
 
@@ -251,6 +250,15 @@ class LLMGenerator:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         assert settings.openai_api_key is not None
+        # imported here: the package takes half a second to load, and only a key needs it
+        import openai
+        from openai.types.chat import ChatCompletion
+
+        self.completion_type: type[ChatCompletion] = ChatCompletion
+        self.retryable: tuple[type[Exception], ...] = (
+            openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError
+        )  # fmt: skip
+        self.refused: type[Exception] = openai.APIStatusError  # 400/401/403/404
         self.settings = settings
         self.prompts = prompts
         self.sleep = sleep
@@ -306,7 +314,9 @@ class LLMGenerator:
             "max_tokens": self.settings.openai_max_tokens,
             "response_format": {"type": "json_object"},
         }
-        return await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+        return await self.client.post(
+            "/chat/completions", body=body, cast_to=self.completion_type
+        )
 
     async def _complete(self, messages: list[dict[str, str]], usage: Usage) -> str:
         retries = self.settings.openai_max_retries
@@ -314,7 +324,7 @@ class LLMGenerator:
             try:
                 async with self.semaphore:
                     response = await self._request(messages)
-            except RETRYABLE as exc:
+            except self.retryable as exc:
                 if attempt == retries:
                     self.down_until = time.monotonic() + BREAKER_SECONDS
                     raise LLMUnavailable(f"{type(exc).__name__} after {attempt + 1} tries") from exc
@@ -326,9 +336,9 @@ class LLMGenerator:
                             type(exc).__name__, attempt + 1, delay)  # fmt: skip
                 await self.sleep(delay)
                 continue
-            except openai.APIStatusError as exc:  # 400/401/403/404: retrying will not help
+            except self.refused as exc:  # retrying will not help
                 self.down_until = time.monotonic() + BREAKER_SECONDS
-                raise LLMUnavailable(f"HTTP {exc.status_code}") from exc
+                raise LLMUnavailable(f"HTTP {exc.status_code}") from exc  # type: ignore[attr-defined]
             usage.calls += 1
             if response.usage is not None:
                 usage.prompt_tokens += response.usage.prompt_tokens or 0
@@ -534,28 +544,44 @@ class OutlineService:
     async def pregenerate(
         self, campaign: Campaign, default_locale: str, progress: ProgressCallback | None = None
     ) -> BatchResult:
-        """An outline for every enrolled creator that has none; all at once, bounded by the
-        LLM's concurrency limit. `progress(done, failed, total)` after each one."""
+        """An outline for every enrolled creator that has none, bounded by the LLM's
+        concurrency limit. `progress(done, failed, total)` once at the start and after each
+        one; the calls overlap, so the callback serializes itself if it must."""
+        self.running.add(campaign.id)
+        try:
+            return await self._pregenerate(campaign, default_locale, progress)
+        finally:
+            self.running.discard(campaign.id)
+
+    async def _pregenerate(
+        self, campaign: Campaign, default_locale: str, progress: ProgressCallback | None
+    ) -> BatchResult:
         result = BatchResult(currency=self.settings.openai_price_currency)
         enrolled = await Enrollment.filter(campaign_id=campaign.id, status="active").values_list(
             "creator_id", flat=True
         )
         state = await self._state(campaign)
-        have = set(state.by_creator)
-        todo = [cid for cid in enrolled if cid not in have]
+        todo = [cid for cid in enrolled if cid not in state.by_creator]
         result.skipped, result.total = len(enrolled) - len(todo), len(todo)
-        profiles = await load_profiles(campaign, todo)
-        locales = await creator_locales(todo)
-        if progress is not None and todo:
-            await progress(0, 0, len(todo))
+        # Twice the model's concurrency: while some workers store what came back, others hold
+        # every slot. All creators at once would instead spend the first calls' round trip
+        # preparing hundreds of prompts on the event loop those calls need.
+        workers = min(len(todo), 2 * self.settings.openai_concurrency)
 
-        async def one(creator_id: int) -> None:
+        async def creators() -> AsyncIterator[tuple[CreatorProfile, str]]:
+            """A chunk of profiles at a time: the first calls go out before the rest are read."""
+            for start in range(0, len(todo), workers):
+                chunk = todo[start : start + workers]
+                profiles = await load_profiles(campaign, chunk)
+                locales = await creator_locales(chunk)
+                for creator_id in chunk:
+                    yield profiles[creator_id], locales.get(creator_id) or default_locale
+
+        async def one(profile: CreatorProfile, locale: str) -> None:
             try:
-                row = await self._produce(
-                    state, profiles[creator_id], locales.get(creator_id) or default_locale
-                )
+                row = await self._produce(state, profile, locale)
             except Exception:
-                log.exception("outline for creator %s failed", creator_id)
+                log.exception("outline for creator %s failed", profile.creator_id)
                 result.failed += 1
             else:
                 result.usage.add(Usage(row.prompt_tokens, row.completion_tokens))
@@ -571,11 +597,21 @@ class OutlineService:
             if progress is not None:
                 await progress(result.done, result.failed, result.total)
 
-        self.running.add(campaign.id)
-        try:
-            await asyncio.gather(*(one(cid) for cid in todo))
-        finally:
-            self.running.discard(campaign.id)
+        queue, taking = creators(), asyncio.Lock()  # one reader of the generator at a time
+
+        async def worker() -> None:
+            while True:
+                async with taking:
+                    item = await anext(queue, None)
+                if item is None:
+                    return
+                await one(*item)
+
+        async with asyncio.TaskGroup() as batch:
+            for _ in range(workers):
+                batch.create_task(worker())
+            if progress is not None and todo:  # while the first calls are on their way
+                await progress(0, 0, len(todo))
         return result
 
     async def _state(self, campaign: Campaign) -> CampaignOutlines:
@@ -653,8 +689,10 @@ class OutlineService:
         candidate: frozenset[str],
     ) -> Outline:
         campaign = state.campaign
-        async with in_transaction():
-            if profile.creator_id in state.by_creator:  # `/outline new`: the old one steps back
+        replaces = profile.creator_id in state.by_creator  # `/outline new`: the old one steps back
+        # A lone INSERT is atomic already; a batch's outlines skip BEGIN/COMMIT round trips.
+        async with in_transaction() if replaces else contextlib.nullcontext():
+            if replaces:
                 await Outline.filter(
                     campaign_id=campaign.id, creator_id=profile.creator_id, status=READY
                 ).update(status=SUPERSEDED)
@@ -742,37 +780,38 @@ class OutlineService:
 
 
 async def load_profiles(campaign: Campaign, creator_ids: list[int]) -> dict[int, CreatorProfile]:
-    """Profiles for many creators in three queries."""
+    """Profiles for many creators in two queries (plain rows: a batch reads hundreds)."""
     if not creator_ids:
         return {}
-    creators = await Creator.filter(id__in=creator_ids)
-    people = {
-        p.id: p
-        for p in await Person.filter(id__in=[c.person_id for c in creators])  # type: ignore[attr-defined]
-    }
-    accounts: dict[int, list[SocialAccount]] = {}
-    for account in await SocialAccount.filter(creator_id__in=creator_ids).order_by("id"):
-        accounts.setdefault(account.creator_id, []).append(account)  # type: ignore[attr-defined]
+    creators = await Creator.filter(id__in=creator_ids).values(
+        "id", "kind", "kos_type", "city", "niches", "tier", "person__display_name"
+    )
+    accounts: dict[int, list[dict[str, Any]]] = {}
+    for account in await SocialAccount.filter(creator_id__in=creator_ids).order_by("id").values(
+        "creator_id", "platform", "handle", "followers"
+    ):
+        accounts.setdefault(account["creator_id"], []).append(account)
     platforms = list(campaign.spec.get("platforms", []))
     profiles = {}
     for c in creators:
-        mine = accounts.get(c.id, [])
-        platform = pick_platform(((a.platform, a.followers) for a in mine), platforms)
+        mine = accounts.get(c["id"], [])
+        platform = pick_platform(((a["platform"], a["followers"]) for a in mine), platforms)
         account = max(
-            (a for a in mine if a.platform == platform), key=lambda a: a.followers, default=None
+            (a for a in mine if a["platform"] == platform),
+            key=lambda a: a["followers"],
+            default=None,
         )
-        person = people.get(c.person_id)  # type: ignore[attr-defined]
-        profiles[c.id] = CreatorProfile(
-            creator_id=c.id,
-            kind=c.kind,
-            kos_type=c.kos_type,
-            city=c.city,
-            niches=tuple(str(n) for n in (c.niches or [])),
-            tier=c.tier,
+        profiles[c["id"]] = CreatorProfile(
+            creator_id=c["id"],
+            kind=c["kind"],
+            kos_type=c["kos_type"],
+            city=c["city"],
+            niches=tuple(str(n) for n in (c["niches"] or [])),
+            tier=c["tier"],
             platform=platform,
-            handle=account.handle if account else "",
-            followers=account.followers if account else 0,
-            name=person.display_name if person else "",
+            handle=account["handle"] if account else "",
+            followers=account["followers"] if account else 0,
+            name=c["person__display_name"] or "",
         )
     return profiles
 

@@ -308,9 +308,10 @@ async def test_a_batch_of_200_stays_within_the_concurrency_limit(
     summary = messages[-1]["text"]
     assert summary.startswith("✅ SPRING26 大纲生成完毕：成功 200，失败 0（共 200）")
     assert len(messages) <= 12  # one message, edited at most every tenth
-    assert len(llm_server.requests) == 200
     assert llm_server.max_in_flight == 16
     assert f"Token：输入 {llm_server.prompt_tokens}，输出 {llm_server.completion_tokens}" in summary
     rows = await Outline.filter(status="ready")
     assert len(rows) == 200 and {r.generator for r in rows} == {"llm"}
+    # one call per attempt: an outline too close to another one is asked for again
+    assert len(llm_server.requests) == sum(r.attempts for r in rows) < 210
     assert max(Counter(r.angle for r in rows).values()) <= 25
