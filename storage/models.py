@@ -260,6 +260,8 @@ class MetricSnapshot(TimestampedModel):
 
     class Meta:
         table = "metric_snapshots"
+        # The posts measured since a time (the digest's "since yesterday"), found by range.
+        indexes = (("created_at", "submission_id"),)
 
 
 class LedgerEntry(TimestampedModel):

@@ -1,9 +1,12 @@
 """The daily digest: per live campaign, figures from SQL aggregates (no Python loop over rows),
 rendered from digest/digest.j2; subscriptions fire from `App.tick()` once a day at their time.
 
-Engagement is read from each post's latest metric snapshot (one grouped query picks the
-newest snapshot id per post, a second sums them); "since yesterday" is the same as of 24 h
-earlier. Spend is what the ledger has accrued (bot.services.ledger.campaign_spent).
+One aggregate query per section: the posts by status (with new, pending and leaks), the
+enrollments (with new and silent), the engagement totals, the top posts, the top creators.
+Engagement is each post's newest metric snapshot, `submissions.latest_snapshot_id` (kept by
+record_metrics). "Since yesterday" sums only the posts measured in the window, as they are now
+and as they were then (the newest snapshot taken by then). Spend is what the ledger has accrued
+(bot.services.ledger.campaign_spent).
 
 The chart (bot/services/digest_chart.py) goes with the digest as a PNG file, one per campaign,
 written under `EXPORT_DIR/charts/`; its series are aggregates too, a handful of COUNT/SUM
@@ -16,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import re
 from datetime import date, datetime, time, timedelta
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tortoise.expressions import F, Q, RawSQL, Subquery
 from tortoise.functions import Count, Max, Min, Sum
+from tortoise.queryset import QuerySet
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
@@ -33,6 +39,7 @@ from bot.services.ledger import campaign_spent, pricing_of
 from bot.services.people import Caller
 from storage.models import (
     Campaign,
+    Creator,
     DigestSubscription,
     Enrollment,
     MetricSnapshot,
@@ -44,117 +51,166 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LIVE = "live"
+PENDING = "pending"
+REJECTED = "rejected"
 TOP = 5
 CHART_DAYS = 31  # the chart shows at most this many days, the latest
 WEEK = 7
 COUNTERS = ("likes", "comments", "shares", "favorites", "views")
-_ENGAGEMENT = F("likes") + F("comments") + F("shares") + F("favorites")
+ENGAGED = ("likes", "comments", "shares", "favorites")  # engagement: the counters but views
 _LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 END")
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
 
 
-def _latest_snapshot_ids(campaign_id: int, until: datetime | None = None) -> Subquery:
-    """Each post's latest snapshot id, as SQL: it stays inside the database (a list of 200,000
-    ids would exceed PostgreSQL's bind-parameter limit, and be slow everywhere)."""
-    query = MetricSnapshot.filter(submission__campaign_id=campaign_id)
+def _engagement(relation: str = "") -> Any:
+    """A snapshot's engagement as SQL; `relation` ("metrics__") reaches it from a post."""
+    return reduce(operator.add, (F(f"{relation}{c}") for c in ENGAGED))
+
+
+def _latest(posts: QuerySet[Submission]) -> QuerySet[MetricSnapshot]:
+    """The posts' newest snapshots, through `submissions.latest_snapshot_id`; the ids stay a SQL
+    subquery (200,000 of them would exceed PostgreSQL's bind-parameter limit)."""
+    newest = posts.filter(latest_snapshot_id__isnull=False).values("latest_snapshot_id")
+    return MetricSnapshot.filter(id__in=Subquery(newest))
+
+
+def _newest(
+    snapshots: QuerySet[MetricSnapshot], until: datetime | None = None
+) -> QuerySet[MetricSnapshot]:
+    """Of these snapshots, each post's newest (the highest id, as record_metrics keeps in
+    `latest_snapshot_id`), or its newest taken by `until`."""
     if until is not None:
-        query = query.filter(created_at__lte=until)
-    return Subquery(query.group_by("submission_id").annotate(last=Max("id")).values("last"))
+        snapshots = snapshots.filter(created_at__lte=until)
+    newest = snapshots.group_by("submission_id").annotate(last=Max("id")).values("last")
+    return MetricSnapshot.filter(id__in=Subquery(newest))
 
 
-async def _totals(ids: Subquery) -> dict[str, int]:
+async def _totals(snapshots: QuerySet[MetricSnapshot]) -> dict[str, int]:
     row = (
-        await MetricSnapshot.filter(id__in=ids)
-        .annotate(**{f"t_{c}": Sum(c) for c in COUNTERS})
+        await snapshots.annotate(**{f"t_{c}": Sum(c) for c in COUNTERS})
         .first()
         .values(*(f"t_{c}" for c in COUNTERS))
     )
     return {c: int((row or {}).get(f"t_{c}") or 0) for c in COUNTERS}
 
 
-async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> dict[str, Any]:
-    """The figures of one campaign at `now`; "new" and the change are over the last `days`
-    (1: since yesterday, the daily digest; 7: the weekly summary)."""
-    day_ago = now - timedelta(days=days)
-    enrolled = Enrollment.filter(campaign_id=campaign.id, status="active")
-    submissions = Submission.filter(campaign_id=campaign.id)
-    by_status = {
-        row["status"]: int(row["n"])
-        for row in await submissions.group_by("status")
-        .annotate(n=Count("id"))
-        .values("status", "n")
-    }
-    pending = (
-        await Submission.filter(campaign_id=campaign.id, status="pending")
-        .annotate(oldest=Min("created_at"), n=Count("id"))
-        .first()
-        .values("oldest", "n")
+async def _change_since(campaign_id: int, since: datetime) -> dict[str, int]:
+    """How much the sum of the campaign's newest snapshots grew since `since`.
+
+    Only a post with a snapshot taken after `since` can have changed, so only those posts are
+    summed, as they are now and as they were then: the work follows the window's activity, not
+    every snapshot the campaign ever had."""
+    measured = MetricSnapshot.filter(
+        submission__campaign_id=campaign_id,
+        submission_id__in=Subquery(
+            MetricSnapshot.filter(created_at__gt=since).values("submission_id")
+        ),
     )
-    oldest = (pending or {}).get("oldest")
+    now = await _totals(_newest(measured))
+    then = await _totals(_newest(measured, since))
+    return {c: now[c] - then[c] for c in COUNTERS}
+
+
+async def _post_figures(
+    posts: QuerySet[Submission], now: datetime, since: datetime
+) -> dict[str, Any]:
+    """Counts by status, new posts, the oldest pending one and leaks: one scan, a row a status."""
+    rows = (
+        await posts.group_by("status")
+        .annotate(
+            n=Count("id"),
+            new=Count("id", _filter=Q(created_at__gt=since)),
+            oldest=Min("created_at"),
+            leaks=Sum(_LEAK),
+        )
+        .values("status", "n", "new", "oldest", "leaks")
+    )
+    by_status = {row["status"]: int(row["n"]) for row in rows}
+    oldest = next((row["oldest"] for row in rows if row["status"] == PENDING), None)
     if isinstance(oldest, str):  # SQLite hands an aggregate of datetimes back as text
         oldest = datetime.fromisoformat(oldest)
+    return {
+        "by_status": by_status,
+        "posts": sum(by_status.values()),
+        "new_posts": sum(int(row["new"]) for row in rows),
+        "pending": by_status.get(PENDING, 0),
+        "oldest_pending_hours": int((now - oldest).total_seconds() // 3600) if oldest else None,
+        "leaks": sum(int(row["leaks"] or 0) for row in rows),
+    }
+
+
+async def _creator_figures(campaign_id: int, since: datetime) -> dict[str, int]:
+    """Active enrollments, the new ones, and the silent: enrolled without a post that counts."""
     submitters = Subquery(
-        Submission.filter(campaign_id=campaign.id).exclude(status="rejected").values("creator_id")
+        Submission.filter(campaign_id=campaign_id).exclude(status=REJECTED).values("creator_id")
     )
-    latest = Subquery(
-        Submission.filter(campaign_id=campaign.id, latest_snapshot_id__isnull=False).values(
-            "latest_snapshot_id"
-        )
+    counts = {
+        "enrolled": Count("id"),
+        "new_creators": Count("id", _filter=Q(created_at__gt=since)),
+        "silent": Count("id", _filter=~Q(creator_id__in=submitters)),
+    }
+    row = (
+        await Enrollment.filter(campaign_id=campaign_id, status="active")
+        .annotate(**counts)
+        .first()
+        .values(*counts)
     )
-    totals = await _totals(latest)
-    before = await _totals(_latest_snapshot_ids(campaign.id, day_ago))
-    top_posts = (
-        await MetricSnapshot.filter(id__in=latest)
-        .annotate(engagement=_ENGAGEMENT)
+    return {key: int((row or {}).get(key) or 0) for key in counts}
+
+
+async def _top_posts(posts: QuerySet[Submission]) -> list[dict[str, Any]]:
+    rows = (
+        await _latest(posts)
+        .annotate(engagement=_engagement())
         .order_by("-engagement", "submission_id")
         .limit(TOP)
         .values("submission_id", "submission__platform", "engagement")
     )
-    top_creators = (
-        await MetricSnapshot.filter(id__in=latest)
-        .group_by("submission__creator__person__display_name", "submission__creator_id")
-        .annotate(engagement=Sum(_ENGAGEMENT))
-        .order_by("-engagement", "submission__creator_id")
+    return [
+        {
+            "id": r["submission_id"],
+            "platform": r["submission__platform"],
+            "engagement": int(r["engagement"] or 0),
+        }
+        for r in rows
+    ]
+
+
+async def _top_creators(posts: QuerySet[Submission]) -> list[dict[str, Any]]:
+    """The posts joined to their newest snapshot (`latest_snapshot_id` is the post's column,
+    snapshots have none of that name) and grouped by creator id alone; only the TOP creators'
+    names are looked up, not joined into every post's row."""
+    rows = (
+        await posts.filter(metrics__id=F("latest_snapshot_id"))
+        .group_by("creator_id")
+        .annotate(engagement=Sum(_engagement("metrics__")))
+        .order_by("-engagement", "creator_id")
         .limit(TOP)
-        .values("submission__creator__person__display_name", "engagement")
+        .values("creator_id", "engagement")
     )
-    flags = (
-        await Submission.filter(campaign_id=campaign.id)
-        .annotate(leaks=Sum(_LEAK))
-        .first()
-        .values("leaks")
+    names = dict(
+        await Creator.filter(id__in=[r["creator_id"] for r in rows]).values_list(
+            "id", "person__display_name"
+        )
     )
-    budget = pricing_of(campaign).budget_fen
+    return [{"name": names[r["creator_id"]], "engagement": int(r["engagement"] or 0)} for r in rows]
+
+
+async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> dict[str, Any]:
+    """The figures of one campaign at `now`; "new" and the change are over the last `days`
+    (1: since yesterday, the daily digest; 7: the weekly summary)."""
+    since = now - timedelta(days=days)
+    posts = Submission.filter(campaign_id=campaign.id)
     return {
         "campaign": campaign,
-        "enrolled": await enrolled.count(),
-        "new_creators": await enrolled.filter(created_at__gt=day_ago).count(),
-        "new_posts": await submissions.filter(created_at__gt=day_ago).count(),
-        "by_status": by_status,
-        "posts": sum(by_status.values()),
-        "pending": int((pending or {}).get("n") or 0),
-        "oldest_pending_hours": int((now - oldest).total_seconds() // 3600) if oldest else None,
-        "totals": totals,
-        "change": {c: totals[c] - before[c] for c in COUNTERS},
+        **await _creator_figures(campaign.id, since),
+        **await _post_figures(posts, now, since),
+        "totals": await _totals(_latest(posts)),
+        "change": await _change_since(campaign.id, since),
         "spent_fen": await campaign_spent(campaign.id),
-        "budget_fen": budget,
-        "top_posts": [
-            {
-                "id": r["submission_id"],
-                "platform": r["submission__platform"],
-                "engagement": int(r["engagement"] or 0),
-            }
-            for r in top_posts
-        ],
-        "top_creators": [
-            {
-                "name": r["submission__creator__person__display_name"],
-                "engagement": int(r["engagement"] or 0),
-            }
-            for r in top_creators
-        ],
-        "silent": await enrolled.exclude(creator_id__in=submitters).count(),
-        "leaks": int((flags or {}).get("leaks") or 0),
+        "budget_fen": pricing_of(campaign).budget_fen,
+        "top_posts": await _top_posts(posts),
+        "top_creators": await _top_creators(posts),
     }
 
 
@@ -192,6 +248,7 @@ async def chart_series(campaign: Campaign, now: datetime) -> Series:
     last = min(today, campaign.deadline_at.astimezone(zone).date())
     first = max(campaign.created_at.astimezone(zone).date(), last - timedelta(days=CHART_DAYS - 1))
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    snapshots = MetricSnapshot.filter(submission__campaign_id=campaign.id)
     submissions, engagement = [], []
     for day in days:
         start = datetime.combine(day, time(0), zone)
@@ -201,8 +258,8 @@ async def chart_series(campaign: Campaign, now: datetime) -> Series:
                 campaign_id=campaign.id, created_at__gte=start, created_at__lt=end
             ).count()
         )
-        totals = await _totals(_latest_snapshot_ids(campaign.id, end))
-        engagement.append(sum(totals[c] for c in COUNTERS if c != "views"))
+        totals = await _totals(_newest(snapshots, end))
+        engagement.append(sum(totals[c] for c in ENGAGED))
     return Series(campaign.code, days, submissions, engagement)
 
 

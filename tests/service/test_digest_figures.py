@@ -1,0 +1,136 @@
+"""The digest's engagement figures equal a plain reading of the snapshots: each post's newest
+snapshot now and as of the window's start, summed per campaign (another campaign's posts, and
+posts measured before the window only, never move the change)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from bot.app import App
+from bot.core.clock import ManualClock
+from bot.services.digests import COUNTERS, ENGAGED, campaign_digest
+from bot.services.submissions import record_metrics
+from storage.models import Campaign, Creator, Enrollment, MetricSnapshot, Submission
+from tests.conftest import MANAGER_SETUP, Chat
+from tests.factories import enroll_creators
+
+
+async def post(campaign: Campaign, creator_id: int, n: int) -> Submission:
+    url = f"https://www.xiaohongshu.com/explore/{campaign.id:04x}{n:020x}"
+    return await Submission.create(
+        campaign=campaign, creator_id=creator_id, platform="xiaohongshu", url=url,
+        canonical_url=url, dedupe_key=url, status="approved", source_platform="console",
+        source_chat="dm",
+    )  # fmt: skip
+
+
+async def measure(submission: Submission, reporter: int, **values: int) -> None:
+    await record_metrics(submission, values, reporter)
+
+
+async def newest_by_post(campaign: Campaign, until: datetime | None = None) -> dict[int, dict]:
+    """Each post's newest snapshot (highest id), read row by row: the reference."""
+    newest: dict[int, dict] = {}
+    rows = (
+        await MetricSnapshot.filter(submission__campaign_id=campaign.id)
+        .order_by("id")
+        .values("submission_id", "created_at", *COUNTERS)
+    )
+    for row in rows:
+        if until is None or row["created_at"] <= until:
+            newest[row["submission_id"]] = row
+    return newest
+
+
+def summed(snapshots: dict[int, dict]) -> dict[str, int]:
+    return {c: sum(s[c] for s in snapshots.values()) for c in COUNTERS}
+
+
+async def expected(campaign: Campaign, now: datetime, days: int) -> dict:
+    latest = await newest_by_post(campaign)
+    before = await newest_by_post(campaign, now - timedelta(days=days))
+    totals, then = summed(latest), summed(before)
+    engagement = {post_id: sum(s[c] for c in ENGAGED) for post_id, s in latest.items()}
+    creator_of = dict(
+        await Submission.filter(campaign_id=campaign.id).values_list("id", "creator_id")
+    )
+    by_creator: dict[int, int] = defaultdict(int)
+    for post_id, value in engagement.items():
+        by_creator[creator_of[post_id]] += value
+    names = dict(await Creator.all().values_list("id", "person__display_name"))
+    return {
+        "totals": totals,
+        "change": {c: totals[c] - then[c] for c in COUNTERS},
+        "top_posts": [
+            (post_id, value)
+            for post_id, value in sorted(engagement.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        ],
+        "top_creators": [
+            (names[creator], value)
+            for creator, value in sorted(by_creator.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        ],
+    }
+
+
+def figures_of(digest: dict) -> dict:
+    return {
+        "totals": digest["totals"],
+        "change": digest["change"],
+        "top_posts": [(p["id"], p["engagement"]) for p in digest["top_posts"]],
+        "top_creators": [(c["name"], c["engagement"]) for c in digest["top_creators"]],
+    }
+
+
+async def test_engagement_figures_follow_each_posts_newest_snapshot(
+    app: App, chat: Chat, clock: ManualClock
+) -> None:
+    await chat.say(*MANAGER_SETUP)
+    spring = await Campaign.get(code="SPRING26")
+    other = await Campaign.create(
+        code="OTHER26", brand_id=spring.brand_id, name="other", timezone=spring.timezone,  # type: ignore[attr-defined]
+        event_at=spring.event_at, embargo_at=spring.embargo_at, deadline_at=spring.deadline_at,
+        spec=spring.spec,
+    )  # fmt: skip
+    creators = await enroll_creators("SPRING26", 6, clock.now())
+    for creator_id in creators:
+        await Enrollment.create(campaign=other, creator_id=creator_id)
+    reporter = (await Creator.get(id=creators[0])).person_id  # type: ignore[attr-defined]
+    posts = [await post(spring, creators[i % 6], i) for i in range(8)]
+    elsewhere = [await post(other, creators[i % 6], 100 + i) for i in range(3)]
+
+    # Two days ago: half the posts measured; the other campaign too.
+    for i, submission in enumerate(posts[:4]):
+        await measure(submission, reporter, likes=10 * i + 1, comments=i, shares=1, views=100)
+    for submission in elsewhere:
+        await measure(submission, reporter, likes=500, views=9000)
+    clock.advance(timedelta(days=2))
+    # Within the last day: a post measured twice, another once more, two for the first time,
+    # and the other campaign's posts again; posts[0] and posts[1] keep their old numbers.
+    await measure(posts[2], reporter, likes=40, favorites=3)
+    await measure(posts[2], reporter, likes=45, comments=9)
+    await measure(posts[3], reporter, likes=5)  # a post can lose engagement too
+    await measure(posts[4], reporter, likes=70, views=50)
+    await measure(posts[5], reporter, likes=33, shares=2)
+    for submission in elsewhere:
+        await measure(submission, reporter, likes=800)
+    clock.advance(timedelta(hours=1))
+    now = clock.now()
+
+    daily = await campaign_digest(spring, now)
+    assert figures_of(daily) == await expected(spring, now, days=1)
+    assert daily["change"]["likes"] == (45 - 21) + (5 - 31) + 70 + 33
+    weekly = await campaign_digest(spring, now, days=7)
+    assert figures_of(weekly) == await expected(spring, now, days=7)
+    assert weekly["change"] == weekly["totals"]  # everything was measured within the week
+    assert figures_of(await campaign_digest(other, now)) == await expected(other, now, days=1)
+
+
+async def test_a_campaign_without_posts_has_zero_figures(app: App, chat: Chat) -> None:
+    await chat.say(*MANAGER_SETUP)
+    digest = await campaign_digest(await Campaign.get(code="SPRING26"), app.clock.now())
+    assert digest["enrolled"] == digest["new_creators"] == digest["silent"] == 0
+    assert digest["posts"] == digest["new_posts"] == digest["pending"] == digest["leaks"] == 0
+    assert digest["by_status"] == {} and digest["oldest_pending_hours"] is None
+    assert digest["totals"] == digest["change"] == dict.fromkeys(COUNTERS, 0)
+    assert digest["top_posts"] == digest["top_creators"] == []
