@@ -107,6 +107,7 @@ class CreatorProfile:
     handle: str = ""
     followers: int = 0
     name: str = ""
+    locale: str | None = None  # the language they chose in chat, if they did
 
     @property
     def format(self) -> str:

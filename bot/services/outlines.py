@@ -573,9 +573,8 @@ class OutlineService:
             for start in range(0, len(todo), workers):
                 chunk = todo[start : start + workers]
                 profiles = await load_profiles(campaign, chunk)
-                locales = await creator_locales(chunk)
                 for creator_id in chunk:
-                    yield profiles[creator_id], locales.get(creator_id) or default_locale
+                    yield profiles[creator_id], profiles[creator_id].locale or default_locale
 
         async def one(profile: CreatorProfile, locale: str) -> None:
             try:
@@ -784,7 +783,7 @@ async def load_profiles(campaign: Campaign, creator_ids: list[int]) -> dict[int,
     if not creator_ids:
         return {}
     creators = await Creator.filter(id__in=creator_ids).values(
-        "id", "kind", "kos_type", "city", "niches", "tier", "person__display_name"
+        "id", "kind", "kos_type", "city", "niches", "tier", "person__display_name", "person__locale"
     )
     accounts: dict[int, list[dict[str, Any]]] = {}
     for account in await SocialAccount.filter(creator_id__in=creator_ids).order_by("id").values(
@@ -812,10 +811,7 @@ async def load_profiles(campaign: Campaign, creator_ids: list[int]) -> dict[int,
             handle=account["handle"] if account else "",
             followers=account["followers"] if account else 0,
             name=c["person__display_name"] or "",
+            locale=c["person__locale"],
         )
     return profiles
 
-
-async def creator_locales(creator_ids: list[int]) -> dict[int, str | None]:
-    rows = await Creator.filter(id__in=creator_ids).values("id", "person__locale")
-    return {r["id"]: r["person__locale"] for r in rows}
