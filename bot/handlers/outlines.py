@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from bot.core.context import Context
@@ -18,6 +20,18 @@ from storage.models import Campaign, Outline
 NEW_WORDS = frozenset({"new", "another", "换", "换一个", "重新", "再来", "新"})
 STATS_WORDS = frozenset({"usage", "stats", "用量", "统计"})
 PROGRESS_STEPS = 10  # the status message is edited at most this many times
+# and no sooner than this after the last edit: Telegram lets a bot edit a chat's message about
+# once a second (faster edits would only wait in the outbox), and a quick batch needs none
+PROGRESS_MIN_SECONDS = 1.0
+
+
+@dataclass
+class BatchStatus:
+    """The one message a batch edits as it goes."""
+
+    message: int = 0  # its outbox row, once written
+    step: int = -1  # the tenth of the batch it shows
+    edited_at: float = 0.0  # time.monotonic()
 
 
 def outline_view(row: Outline, campaign: Campaign) -> dict[str, Any]:
@@ -83,21 +97,24 @@ async def outlines(ctx: Context) -> None:
     if campaign.id in service.running:
         raise UserError("outlines/batch_running", campaign=campaign)
 
-    status: dict[str, int] = {"message": 0, "step": -1}
+    status = BatchStatus()
     one_at_a_time = asyncio.Lock()  # outlines finish while the status message is being written
 
     async def progress(done: int, failed: int, total: int) -> None:
         step = (done + failed) * PROGRESS_STEPS // total if total else PROGRESS_STEPS
         data = {"campaign": campaign, "done": done, "failed": failed, "total": total}
         async with one_at_a_time:
-            if not status["message"]:
-                status["step"] = step
-                status["message"] = await ctx.reply("outlines/batch_progress", **data)
-            elif step > status["step"] and done + failed < total:
-                status["step"] = step
-                await ctx.edit(status["message"], "outlines/batch_progress", **data)
+            if not status.message:
+                status.message = await ctx.reply("outlines/batch_progress", **data)
+            elif (
+                step > status.step
+                and done + failed < total
+                and time.monotonic() - status.edited_at >= PROGRESS_MIN_SECONDS
+            ):
+                await ctx.edit(status.message, "outlines/batch_progress", **data)
             else:
                 return
+            status.step, status.edited_at = step, time.monotonic()
             await ctx.app.outbox.flush()  # progress is only progress if it is seen now
 
     result: BatchResult = await service.pregenerate(campaign, ctx.app.settings.locale, progress)
@@ -117,7 +134,7 @@ async def outlines(ctx: Context) -> None:
         "cost": format_micros(result.cost_micros, result.currency),
         "llm": service.uses_llm,
     }
-    if status["message"]:
-        await ctx.edit(status["message"], "outlines/batch_done", **data)
+    if status.message:
+        await ctx.edit(status.message, "outlines/batch_done", **data)
     else:
         await ctx.reply("outlines/batch_done", **data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from bot.app import App
 from bot.core.clock import ManualClock
+from bot.handlers import outlines as outline_handlers
 from storage.models import AuditLog, Outline
 from tests.conftest import MANAGER_SETUP, SCRIPTS, Chat, make_settings, onboarding_answers
 from tests.factories import enroll_creators
@@ -97,6 +99,25 @@ async def test_a_manager_pregenerates_with_progress_in_one_message(
     assert "创作者 31 位，已有大纲 31 份（AI 0，模板 31）" in stats
     assert "模型：未配置（模板生成）" in stats
     assert await AuditLog.filter(action="outlines.batch").count() == 2
+
+
+async def test_batch_progress_moves_by_tenths_at_most_once_a_second(
+    enrolled: Chat, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick batch is its status message and the summary; a slow one (here: no minimum
+    pause) shows each tenth once, in order, in the same message."""
+    await enroll_creators("SPRING26", 29, clock.now())
+    monkeypatch.setattr(outline_handlers, "PROGRESS_MIN_SECONDS", 0.0)
+    first, *edits = await enrolled.say("mia@dm: /outlines SPRING26")
+    assert first["text"] == "⏳ SPRING26 大纲生成中：0/30" and all(m["edit"] for m in edits)
+    shown = [int(re.search(r"：(\d+)/30$", m["text"]).group(1)) for m in edits[:-1]]  # type: ignore[union-attr]
+    assert [n * 10 // 30 for n in shown] == list(range(1, 10))
+    assert edits[-1]["text"].startswith("✅ SPRING26 大纲生成完毕：成功 30")
+
+    await Outline.all().delete()
+    monkeypatch.setattr(outline_handlers, "PROGRESS_MIN_SECONDS", 1.0)
+    first, *edits = await enrolled.say("mia@dm: /outlines SPRING26")
+    assert [m["text"][:1] for m in (first, *edits)] == ["⏳", "✅"]
 
 
 # --- the LLM through the loopback server ------------------------------------------------------
