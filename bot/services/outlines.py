@@ -573,8 +573,8 @@ class OutlineService:
             for start in range(0, len(todo), workers):
                 chunk = todo[start : start + workers]
                 profiles = await load_profiles(campaign, chunk)
-                for creator_id in chunk:
-                    yield profiles[creator_id], profiles[creator_id].locale or default_locale
+                for profile in (profiles[c] for c in chunk if c in profiles):  # none if deleted
+                    yield profile, profile.locale or default_locale
 
         async def one(profile: CreatorProfile, locale: str) -> None:
             try:
