@@ -9,10 +9,11 @@ and as they were then (the newest snapshot taken by then). Spend is what the led
 (bot.services.ledger.campaign_spent).
 
 The chart (bot/services/digest_chart.py) goes with the digest as a PNG file, one per campaign,
-written under `EXPORT_DIR/charts/`; its series are aggregates too, a handful of COUNT/SUM
-queries per campaign day (at most CHART_DAYS days). On Mondays (the subscription's local date)
-a subscribed chat also gets the weekly summary, `digest/weekly.j2`: the same figures with a
-7-day window, claimed with that day's daily digest so it goes once.
+written under `EXPORT_DIR/charts/`; its series (at most CHART_DAYS days) are two aggregates:
+the submissions counted by day in one GROUP BY, and the engagement of every day in one
+pass over the campaign's snapshots (see _engagement_per_day). On Mondays (the subscription's
+local date) a subscribed chat also gets the weekly summary, `digest/weekly.j2`: the same figures
+with a 7-day window, claimed with that day's daily digest so it goes once.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import asyncio
 import logging
 import operator
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from tortoise.expressions import F, Q, RawSQL, Subquery
+from tortoise.expressions import Case, F, Q, RawSQL, Subquery, When
 from tortoise.functions import Count, Max, Min, Sum
 from tortoise.queryset import QuerySet
 
@@ -240,6 +241,100 @@ async def render_weekly(app: App, locale: str, brand_ids: list[int] | None, now:
     )
 
 
+def _day_bounds(days: list[date], zone: ZoneInfo, now: datetime) -> list[tuple[datetime, datetime]]:
+    """Each local day's start and end (its next midnight, or `now` for today), in UTC: storage
+    is UTC, and SQLite compares datetimes as their text, so the bounds must be UTC text too."""
+    bounds = []
+    for day in days:
+        start = datetime.combine(day, time(0), zone)
+        end = min(start + timedelta(days=1), now)
+        bounds.append((start.astimezone(UTC), end.astimezone(UTC)))
+    return bounds
+
+
+async def _submissions_per_day(
+    campaign_id: int, bounds: list[tuple[datetime, datetime]]
+) -> list[int]:
+    """The posts made within each [start, end), grouped by day in one scan: the days follow one
+    another (a day starts where the one before ends), so a post's day is the first that ends
+    after it was made."""
+    # The day numbers are literals: PostgreSQL cannot tell the type of a bound THEN value.
+    day = Case(
+        *(When(created_at__lt=end, then=RawSQL(str(i))) for i, (_, end) in enumerate(bounds))
+    )
+    rows = (
+        await Submission.filter(
+            campaign_id=campaign_id, created_at__gte=bounds[0][0], created_at__lt=bounds[-1][1]
+        )
+        .annotate(day=day)
+        .group_by("day")
+        .annotate(made=Count("id"))
+        .values("day", "made")
+    )
+    made = [0] * len(bounds)
+    for row in rows:
+        made[row["day"]] = int(row["made"])
+    return made
+
+
+class _Binds:
+    """Values bound to a raw SQL statement, each named by its number in the dialect's style
+    (PostgreSQL $1, SQLite ?1), so that one value may be used more than once."""
+
+    def __init__(self, dialect: str) -> None:
+        self.prefix = "$" if dialect == "postgres" else "?"
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"{self.prefix}{len(self.values)}"
+
+
+async def _engagement_per_day(campaign_id: int, ends: list[datetime]) -> list[int]:
+    """Engagement to date at each of `ends` (UTC, ascending): the sum of every post's newest
+    snapshot then, in one pass over the campaign's snapshots rather than one pass a day.
+
+    A snapshot is its post's newest from when it was taken until a snapshot of the post with a
+    higher id is taken (`replaced_at`, the earliest such time). Snapshots are grouped by the day
+    they became the newest and the day they were replaced; a day sums the groups that became
+    the newest by its end and were not replaced by then (one replaced before it was taken never
+    counts). Raw SQL, kept to what SQLite and PostgreSQL share: tortoise has neither window
+    functions nor subqueries in FROM."""
+    db = MetricSnapshot._meta.db
+    bind = _Binds(db.capabilities.dialect)
+    campaign = bind(campaign_id)
+    end_marks = [bind(end) for end in ends]
+
+    def day_of(column: str) -> str:  # the first day ending at or after it; NULL: none
+        whens = " ".join(f"WHEN {column} <= {end} THEN {day}" for day, end in enumerate(end_marks))
+        return f"CASE {whens} END"
+
+    newest_by_day = ", ".join(
+        f"SUM(CASE WHEN became <= {day} AND (replaced IS NULL OR replaced > {day})"
+        f" THEN engagement ELSE 0 END) AS day_{day}"
+        for day in range(len(ends))
+    )
+    engagement = " + ".join(f"m.{counter}" for counter in ENGAGED)
+    sql = f"""
+        SELECT {newest_by_day} FROM (
+            SELECT {day_of("created_at")} AS became, {day_of("replaced_at")} AS replaced,
+                   SUM(engagement) AS engagement
+            FROM (
+                SELECT m.created_at, {engagement} AS engagement,
+                       MIN(m.created_at) OVER (
+                           PARTITION BY m.submission_id ORDER BY m.id DESC
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                       ) AS replaced_at
+                FROM metric_snapshots m JOIN submissions s ON s.id = m.submission_id
+                WHERE s.campaign_id = {campaign} AND m.created_at <= {end_marks[-1]}
+            ) AS snapshots
+            GROUP BY became, replaced
+        ) AS spans
+    """
+    [row] = await db.execute_query_dict(sql, bind.values)
+    return [int(row[f"day_{day}"] or 0) for day in range(len(ends))]
+
+
 async def chart_series(campaign: Campaign, now: datetime) -> Series:
     """Per local day from the campaign's creation (at most CHART_DAYS, up to today and not past
     the deadline): submissions that day, and engagement to date at the day's end."""
@@ -248,18 +343,11 @@ async def chart_series(campaign: Campaign, now: datetime) -> Series:
     last = min(today, campaign.deadline_at.astimezone(zone).date())
     first = max(campaign.created_at.astimezone(zone).date(), last - timedelta(days=CHART_DAYS - 1))
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    snapshots = MetricSnapshot.filter(submission__campaign_id=campaign.id)
-    submissions, engagement = [], []
-    for day in days:
-        start = datetime.combine(day, time(0), zone)
-        end = min(start + timedelta(days=1), now)
-        submissions.append(
-            await Submission.filter(
-                campaign_id=campaign.id, created_at__gte=start, created_at__lt=end
-            ).count()
-        )
-        totals = await _totals(_newest(snapshots, end))
-        engagement.append(sum(totals[c] for c in ENGAGED))
+    if not days:
+        return Series(campaign.code, days, [], [])
+    bounds = _day_bounds(days, zone, now)
+    submissions = await _submissions_per_day(campaign.id, bounds)
+    engagement = await _engagement_per_day(campaign.id, [end for _, end in bounds])
     return Series(campaign.code, days, submissions, engagement)
 
 
