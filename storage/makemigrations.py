@@ -22,6 +22,7 @@ from aerich import Command
 
 from storage.db import APP, MIGRATIONS_DIR, tortoise_config
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Offline rendering never connects: these URLs only select the dialect.
 DIALECT_URLS = {
     "sqlite": "sqlite://:memory:",
@@ -52,13 +53,16 @@ MODELS_STATE = {models_state!r}
 async def _render(dialect: str, name: str, location: Path) -> None:
     config = tortoise_config(DIALECT_URLS[dialect])
     command = Command(config, app=APP, location=str(location))
-    async with command:
-        app_dir = location / APP
-        if not any(app_dir.glob("*.py")):
+    # Not `async with command`: entering it runs aerich's online init, which asks the database
+    # for its last version, and there is no database behind these URLs.
+    try:
+        if not any((location / APP).glob("*.py")):
             await command.init_migrations(safe=False)
         else:
             await command.init(offline=True)
             await command.migrate(name, no_input=True, offline=True)
+    finally:
+        await command.aclose()
 
 
 def _load(path: Path) -> dict:
@@ -78,10 +82,13 @@ def _render_in_child(dialect: str, name: str) -> dict:
         shutil.copytree(MIGRATIONS_DIR / APP, location / APP)
         _strip_to_single_dialect(location / APP, dialect)
         before = {p.name for p in (location / APP).glob("*.py")}
-        subprocess.run(
+        # From this checkout's root, so that the child reads these models, not an installed copy.
+        child = subprocess.run(
             [sys.executable, "-m", "storage.makemigrations", "--render", dialect, name, tmp],
-            check=True,
+            cwd=PROJECT_ROOT,
         )
+        if child.returncode != 0:
+            raise SystemExit(f"rendering the {dialect} SQL failed (see above): nothing written")
         new = [p for p in (location / APP).glob("*.py") if p.name not in before]
         if not new:
             return {}
