@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
@@ -301,7 +302,7 @@ async def record_metrics(
     snapshot = await MetricSnapshot.create(
         submission=submission, source=source, reported_by_id=reported_by, **merged
     )
-    await Submission.filter(id=submission.id).update(latest_snapshot_id=snapshot.id)
+    await mark_latest(submission.id, snapshot.id)
     # Flags for review (bot.services.quality); they never change what is paid.
     await quality.refresh(submission.id, snapshot)
     # The ledger reads the post's current status itself (this instance may be stale).
@@ -312,6 +313,15 @@ async def record_metrics(
         "metrics",
     )
     return snapshot
+
+
+async def mark_latest(submission_id: int, snapshot_id: int) -> None:
+    """`submissions.latest_snapshot_id` only moves forward: of two reports at once, the newer
+    snapshot stays the post's latest whichever UPDATE lands last."""
+    await Submission.filter(
+        Q(latest_snapshot_id__isnull=True) | Q(latest_snapshot_id__lt=snapshot_id),
+        id=submission_id,
+    ).update(latest_snapshot_id=snapshot_id)
 
 
 async def latest_metrics(submission_id: int) -> Metrics:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from bot.app import App
 from bot.core.clock import ManualClock
 from bot.services.digests import COUNTERS, ENGAGED, campaign_digest
-from bot.services.submissions import record_metrics
+from bot.services.submissions import mark_latest, record_metrics
 from storage.models import Campaign, Creator, Enrollment, MetricSnapshot, Submission
 from tests.conftest import MANAGER_SETUP, Chat
 from tests.factories import enroll_creators
@@ -134,3 +134,21 @@ async def test_a_campaign_without_posts_has_zero_figures(app: App, chat: Chat) -
     assert digest["by_status"] == {} and digest["oldest_pending_hours"] is None
     assert digest["totals"] == digest["change"] == dict.fromkeys(COUNTERS, 0)
     assert digest["top_posts"] == digest["top_creators"] == []
+
+
+async def test_a_posts_latest_snapshot_only_moves_forward(
+    app: App, chat: Chat, clock: ManualClock
+) -> None:
+    """Two reports at once: whichever UPDATE lands last, the newer snapshot stays the latest,
+    so the digest reads the same numbers the ledger prices (the highest id)."""
+    await chat.say(*MANAGER_SETUP)
+    spring = await Campaign.get(code="SPRING26")
+    [creator_id] = await enroll_creators("SPRING26", 1, clock.now())
+    reporter = (await Creator.get(id=creator_id)).person_id  # type: ignore[attr-defined]
+    submission = await post(spring, creator_id, 1)
+    await measure(submission, reporter, likes=1)
+    await measure(submission, reporter, likes=7)
+    older, newer = await MetricSnapshot.filter(submission_id=submission.id).order_by("id")
+    await mark_latest(submission.id, older.id)  # the slower of the two reports, landing last
+    assert (await Submission.get(id=submission.id)).latest_snapshot_id == newer.id
+    assert (await campaign_digest(spring, clock.now()))["totals"]["likes"] == 7
