@@ -324,6 +324,9 @@ class LLMGenerator:
             try:
                 async with self.semaphore:
                     response = await self._request(messages)
+                # The slot just freed goes to the next call before this answer is checked and
+                # stored: a worker waiting for it runs first, the event loop's FIFO order.
+                await asyncio.sleep(0)
             except self.retryable as exc:
                 if attempt == retries:
                     self.down_until = time.monotonic() + BREAKER_SECONDS
