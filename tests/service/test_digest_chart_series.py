@@ -6,10 +6,7 @@ before the chart's first day, several times a day, on the very boundary of a day
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +18,7 @@ from storage.models import Campaign, Creator, Submission
 from tests.conftest import MANAGER_SETUP, POSTGRES_ENV, SHANGHAI, Chat
 from tests.factories import enroll_creators
 from tests.service.test_digest_figures import measure, newest_by_post, post, summed
-from tests.service.test_storage import PG_ADMIN_URL, needs_postgres
+from tests.service.test_storage import needs_postgres, rerun_on_postgres
 
 
 def local(
@@ -156,11 +153,4 @@ CHART_TESTS = (
 @pytest.mark.timeout(300)
 def test_chart_series_hold_on_postgres_too() -> None:
     """The same tests on PostgreSQL: the series' SQL is raw, written for both dialects."""
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, POSTGRES_ENV: PG_ADMIN_URL}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CHART_TESTS],
-        capture_output=True, text=True, env=env, cwd=root, timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "3 passed, 1 skipped" in result.stdout
+    assert "3 passed, 1 skipped" in rerun_on_postgres(CHART_TESTS, 240)
