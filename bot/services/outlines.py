@@ -324,9 +324,6 @@ class LLMGenerator:
             try:
                 async with self.semaphore:
                     response = await self._request(messages)
-                # The slot just freed goes to the next call before this answer is checked and
-                # stored: a worker waiting for it runs first, the event loop's FIFO order.
-                await asyncio.sleep(0)
             except self.retryable as exc:
                 if attempt == retries:
                     self.down_until = time.monotonic() + BREAKER_SECONDS
@@ -342,6 +339,9 @@ class LLMGenerator:
             except self.refused as exc:  # retrying will not help
                 self.down_until = time.monotonic() + BREAKER_SECONDS
                 raise LLMUnavailable(f"HTTP {exc.status_code}") from exc  # type: ignore[attr-defined]
+            # The slot just freed goes to the next call before this answer is checked and
+            # stored: the worker waiting for it runs first, in the event loop's FIFO order.
+            await asyncio.sleep(0)
             usage.calls += 1
             if response.usage is not None:
                 usage.prompt_tokens += response.usage.prompt_tokens or 0
