@@ -35,6 +35,7 @@ from tortoise.queryset import QuerySet
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.messages import ChatRef, OutFile, Outgoing
+from bot.domain.pricing import ENGAGEMENT_FIELDS
 from bot.services.digest_chart import Series, render_chart
 from bot.services.ledger import campaign_spent, pricing_of
 from bot.services.people import Caller
@@ -58,14 +59,13 @@ TOP = 5
 CHART_DAYS = 31  # the chart shows at most this many days, the latest
 WEEK = 7
 COUNTERS = ("likes", "comments", "shares", "favorites", "views")
-ENGAGED = ("likes", "comments", "shares", "favorites")  # engagement: the counters but views
 _LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 END")
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
 
 
 def _engagement(relation: str = "") -> Any:
     """A snapshot's engagement as SQL; `relation` ("metrics__") reaches it from a post."""
-    return reduce(operator.add, (F(f"{relation}{c}") for c in ENGAGED))
+    return reduce(operator.add, (F(f"{relation}{c}") for c in ENGAGEMENT_FIELDS))
 
 
 def _latest(posts: QuerySet[Submission]) -> QuerySet[MetricSnapshot]:
@@ -314,7 +314,7 @@ async def _engagement_per_day(campaign_id: int, ends: list[datetime]) -> list[in
         f" THEN engagement ELSE 0 END) AS day_{day}"
         for day in range(len(ends))
     )
-    engagement = " + ".join(f"m.{counter}" for counter in ENGAGED)
+    engagement = " + ".join(f"m.{counter}" for counter in ENGAGEMENT_FIELDS)
     sql = f"""
         SELECT {newest_by_day} FROM (
             SELECT {day_of("created_at")} AS became, {day_of("replaced_at")} AS replaced,

@@ -13,7 +13,8 @@ import pytest
 
 from bot.app import App
 from bot.core.clock import ManualClock
-from bot.services.digests import CHART_DAYS, ENGAGED, chart_series
+from bot.domain.pricing import ENGAGEMENT_FIELDS
+from bot.services.digests import CHART_DAYS, chart_series
 from storage.models import Campaign, Creator, Submission
 from tests.conftest import MANAGER_SETUP, POSTGRES_ENV, SHANGHAI, Chat
 from tests.factories import enroll_creators
@@ -41,7 +42,7 @@ async def read_series(campaign: Campaign, days: list[date], now: datetime) -> tu
         end = min(start + timedelta(days=1), now)
         submissions.append(sum(1 for t in made if start <= t < end))
         totals = summed(await newest_by_post(campaign, end))
-        engagement.append(sum(totals[c] for c in ENGAGED))
+        engagement.append(sum(totals[c] for c in ENGAGEMENT_FIELDS))
     return submissions, engagement
 
 

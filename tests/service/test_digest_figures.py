@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from bot.app import App
 from bot.core.clock import ManualClock
-from bot.services.digests import COUNTERS, ENGAGED, campaign_digest
+from bot.domain.pricing import ENGAGEMENT_FIELDS
+from bot.services.digests import COUNTERS, campaign_digest
 from bot.services.submissions import mark_latest, record_metrics
 from storage.models import Campaign, Creator, Enrollment, MetricSnapshot, Submission
 from tests.conftest import MANAGER_SETUP, Chat
@@ -51,7 +52,7 @@ async def expected(campaign: Campaign, now: datetime, days: int) -> dict:
     latest = await newest_by_post(campaign)
     before = await newest_by_post(campaign, now - timedelta(days=days))
     totals, then = summed(latest), summed(before)
-    engagement = {post_id: sum(s[c] for c in ENGAGED) for post_id, s in latest.items()}
+    engagement = {post_id: sum(s[c] for c in ENGAGEMENT_FIELDS) for post_id, s in latest.items()}
     creator_of = dict(
         await Submission.filter(campaign_id=campaign.id).values_list("id", "creator_id")
     )
