@@ -290,10 +290,21 @@ class LedgerEntry(TimestampedModel):
         "models.Settlement", related_name="entries", null=True, on_delete=fields.RESTRICT
     )  # payouts only; which period an entry belongs to is Settlement.last_entry_id
     note = fields.TextField(null=True)  # an adjustment's reason
+    # The metric snapshot whose numbers priced an accrual (None: a reversal, no metrics yet,
+    # an adjustment or a payout).
+    snapshot: fields.ForeignKeyNullableRelation[MetricSnapshot] = fields.ForeignKeyField(
+        "models.MetricSnapshot", related_name="ledger", null=True, on_delete=fields.RESTRICT
+    )
+    # 1, 2, 3 … over one post's accruals and reversals (None for other kinds), read in the same
+    # statement as the post's accrued sum: unique, so two entries computed from the same state
+    # of the post can never both be written. Not the snapshot: the same snapshot legitimately
+    # prices several entries (a tier change, another post reaching the creator cap, a reversal
+    # and re-approval), while what must not happen twice is a difference taken from one state.
+    post_seq = fields.IntField(null=True)
 
     class Meta:
         table = "ledger_entries"
-        unique_together = (("creator", "campaign", "seq"),)
+        unique_together = (("creator", "campaign", "seq"), ("submission", "post_seq"))
 
 
 class Settlement(TimestampedModel):

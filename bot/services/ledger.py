@@ -4,6 +4,10 @@ A post's accrued amount is the sum of its accrual and reversal entries. Whenever
 creator's posts in a campaign should earn may have changed (a decision, new metrics), the
 amounts are recomputed from the latest metrics (bot.domain.pricing.price_creator) and only the
 difference is written. Which period an entry belongs to follows from Settlement.last_entry_id.
+
+Writers of one creator's entries in one campaign take one lock first (`_lock_pair`), so each
+computes from everything written before it; a database constraint (LedgerEntry.post_seq) is the
+second line: two differences taken from the same state of a post cannot both be written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Max, Sum
 from tortoise.transactions import in_transaction
@@ -44,7 +49,14 @@ class Repriced:
 
 
 async def latest_metrics(submission_id: int) -> Metrics:
-    snapshot = await MetricSnapshot.filter(submission_id=submission_id).order_by("-id").first()
+    return _metrics_of(await _latest_snapshot(submission_id))
+
+
+async def _latest_snapshot(submission_id: int) -> MetricSnapshot | None:
+    return await MetricSnapshot.filter(submission_id=submission_id).order_by("-id").first()
+
+
+def _metrics_of(snapshot: MetricSnapshot | None) -> Metrics:
     if snapshot is None:
         return Metrics()
     return Metrics(**{name: getattr(snapshot, name) for name in Metrics.__dataclass_fields__})
@@ -68,12 +80,13 @@ async def campaign_spent(campaign_id: int) -> int:
 async def reprice(creator_id: int, campaign_id: int, actor_id: int | None, cause: str) -> Repriced:
     """Bring the ledger in line with what the creator's posts earn now; write differences only.
 
-    Safe against a concurrent writer: entries carry a per-(creator, campaign) sequence number,
-    and a collision means someone else wrote first, so the difference is computed again."""
+    Safe against a concurrent writer: the pair's lock is taken before anything is read. Should
+    a writer get past it, the sequence numbers collide and the difference is computed again."""
     campaign = await Campaign.get(id=campaign_id)
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            async with in_transaction():
+            async with in_transaction() as connection:
+                await _lock_pair(connection, creator_id, campaign_id)
                 entries = await _reprice_once(creator_id, campaign, actor_id, cause)
             break
         except IntegrityError:
@@ -138,7 +151,8 @@ async def _reprice_once(
         "id"
     )
     approved = [s for s in submissions if s.status == "approved"]
-    metrics = {s.id: await latest_metrics(s.id) for s in approved}
+    snapshots = {s.id: await _latest_snapshot(s.id) for s in approved}
+    metrics = {s.id: _metrics_of(snapshots[s.id]) for s in approved}
     priced = price_creator(
         pricing,
         [
@@ -154,12 +168,14 @@ async def _reprice_once(
     for submission in submissions:
         price = target.get(submission.id)
         want = price.total_fen if price else 0
-        diff = want - accrued.get(submission.id, 0)
+        state = accrued.get(submission.id, Accrued())
+        diff = want - state.amount_fen
         if diff == 0:
             continue
         seq += 1
         kind = REVERSAL if price is None else ACCRUAL
         basis = {"cause": cause, "total_fen": want, "status": submission.status}
+        snapshot = snapshots.get(submission.id) if price is not None else None
         if price is not None:
             basis["metrics"] = metrics[submission.id].__dict__
             basis["lines"] = [line.to_json() for line in price.lines]
@@ -175,19 +191,54 @@ async def _reprice_once(
                 basis=basis,
                 actor_id=actor_id,
                 seq=seq,
+                snapshot_id=snapshot.id if snapshot else None,
+                post_seq=state.post_seq + 1,
             )
         )
     return written
 
 
-async def _accrued_by_submission(creator_id: int, campaign_id: int) -> dict[int, int]:
+@dataclass
+class Accrued:
+    """A post's accruals and reversals so far: their sum and the last post_seq."""
+
+    amount_fen: int = 0
+    post_seq: int = 0
+
+
+async def _accrued_by_submission(creator_id: int, campaign_id: int) -> dict[int, Accrued]:
+    # Sums and post_seq from one statement: a new entry's post_seq then names exactly the state
+    # its difference was taken from (the unique constraint's point).
     rows = await LedgerEntry.filter(
         creator_id=creator_id, campaign_id=campaign_id, kind__in=(ACCRUAL, REVERSAL)
-    ).values_list("submission_id", "amount_fen")
-    result: dict[int, int] = defaultdict(int)
-    for submission_id, amount in rows:
-        result[submission_id] += amount
+    ).values_list("submission_id", "amount_fen", "post_seq")
+    result: dict[int, Accrued] = defaultdict(Accrued)
+    for submission_id, amount, post_seq in rows:
+        state = result[submission_id]
+        state.amount_fen += amount
+        state.post_seq = max(state.post_seq, post_seq or 0)
     return result
+
+
+async def _lock_pair(connection: BaseDBAsyncClient, creator_id: int, campaign_id: int) -> None:
+    """Serialize the writers of one (creator, campaign)'s entries until the transaction ends.
+
+    Taken first, before anything is read: under READ COMMITTED two writers reading the accrued
+    sums and the last seq in separate statements could otherwise both write the same difference.
+    """
+    if connection.capabilities.dialect == "postgres":
+        # A transaction-scoped advisory lock: no row has to exist, nothing else is blocked.
+        await connection.execute_query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [f"koxbot.ledger:{creator_id}:{campaign_id}"],
+        )
+    else:
+        # In one process tortoise runs one transaction at a time on its single connection.
+        # Across processes SQLite has one writer, but tortoise's BEGIN is deferred: a
+        # transaction that read first and then finds another process committed in between
+        # fails on its write ("database is locked") instead of waiting. A write statement
+        # that matches no row takes the write lock now, as BEGIN IMMEDIATE would, and waits.
+        await connection.execute_query("UPDATE creators SET id = id WHERE 0")
 
 
 async def _last_seq(creator_id: int, campaign_id: int) -> int:
@@ -212,11 +263,12 @@ async def append(
     note: str | None = None,
     basis: dict | None = None,
 ) -> LedgerEntry:
-    """One entry (an adjustment or a payout) with the next sequence number, retried on a
-    collision."""
+    """One entry (an adjustment or a payout) with the next sequence number, under the same lock
+    as repricing; retried on a collision."""
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            async with in_transaction():
+            async with in_transaction() as connection:
+                await _lock_pair(connection, creator_id, campaign.id)
                 seq = await _last_seq(creator_id, campaign.id) + 1
                 return await LedgerEntry.create(
                     creator_id=creator_id,

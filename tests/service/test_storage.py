@@ -110,6 +110,8 @@ CONCURRENCY_TESTS = (
     "tests/e2e/test_money.py::test_two_managers_approving_at_once_accrue_once",
     "tests/e2e/test_disputes_points.py::test_two_managers_resolving_at_once_adjust_once",
     "tests/e2e/test_replays_and_bad_input.py::test_the_same_message_twice_makes_one_submission",
+    "tests/e2e/test_ledger_races.py::test_two_metric_reports_at_once_accrue_the_latest_price_once",
+    "tests/e2e/test_ledger_races.py::test_the_database_refuses_a_second_difference_from_the_same_state",
 )
 
 
