@@ -18,9 +18,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.domain.money import MoneyError, parse_yuan
 from bot.domain.platforms import normalize_platform
 
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
+MAX_CODE_LENGTH = 32  # campaign, brand and invite codes are varchar(32) columns
+CODE_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{1,{MAX_CODE_LENGTH - 1}}}$")
 TIME_FIELDS = ("event_at", "embargo_at", "deadline_at")
+# Campaign times are within these years: the timeline's arithmetic around them (a day before,
+# a shift of up to a year) stays far from datetime's year 1 and 9999.
+MIN_YEAR, MAX_YEAR = 2000, 2099
 MAX_YAML_BYTES = 256 * 1024
+# A campaign file is at most four levels deep (pricing.cpe.weights.likes) and has a few hundred
+# values. Anchors (&) and aliases (*) may be reused a little; expanded, their values count in
+# full, so an 800-byte "billion laughs" file is refused before it is ever built.
+MAX_YAML_DEPTH = 20
+MAX_YAML_ALIASES = 16
+MAX_YAML_NODES = 20_000
+
+
+def shown_code(code: str) -> str:
+    """A code as typed, cut to the longest a code can be (a reply quoting it stays short)."""
+    code = code.strip()
+    return code if len(code) <= MAX_CODE_LENGTH else code[:MAX_CODE_LENGTH] + "…"
 
 
 @dataclass(frozen=True)
@@ -292,6 +308,10 @@ def _localize_times(data: dict[str, Any], problems: list[Problem]) -> None:
         elif isinstance(value, date) and not isinstance(value, datetime):
             value = datetime.combine(value, time())
         if isinstance(value, datetime):
+            if not MIN_YEAR <= value.year <= MAX_YEAR:
+                problems.append(Problem(name, "time_out_of_range", f"{MIN_YEAR}–{MAX_YEAR}"))
+                data.pop(name)
+                continue
             data[name] = value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
@@ -338,18 +358,70 @@ def validate_spec(data: Any, default_timezone: str) -> CampaignSpec:
     return spec
 
 
-def parse_campaign_yaml(text: str | bytes, default_timezone: str) -> CampaignSpec:
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, bounded while it composes the node tree (before any value is
+    built): nesting depth (deeper input would end in a RecursionError), the number of aliases,
+    and the number of values with every alias expanded (aliases share one Python object, but
+    validation walks, and str() writes out, each of its uses)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._values = 0
+        self._expanded: dict[int, int] = {}  # id(node) → its values, aliases expanded
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise SpecError([Problem("-", "too_many_aliases", str(MAX_YAML_ALIASES))])
+            node = super().compose_node(parent, index)
+            size = self._expanded.get(id(node))
+            if size is None:  # an alias inside its own anchor: a structure without end
+                raise SpecError([Problem("-", "recursive_alias")])
+            self._count(size)
+            return node
+        if self._depth >= MAX_YAML_DEPTH:
+            raise SpecError([Problem("-", "too_deep", str(MAX_YAML_DEPTH))])
+        before = self._values
+        self._count(1)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._expanded[id(node)] = self._values - before
+        return node
+
+    def _count(self, values: int) -> None:
+        self._values += values
+        if self._values > MAX_YAML_NODES:
+            raise SpecError([Problem("-", "too_many_values", str(MAX_YAML_NODES))])
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """A YAML document within MAX_YAML_BYTES / _DEPTH / _ALIASES / _NODES; SpecError else."""
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "replace"))
+    if size > MAX_YAML_BYTES:
+        raise SpecError([Problem("-", "too_large", str(MAX_YAML_BYTES // 1024))])
     if isinstance(text, bytes):
-        if len(text) > MAX_YAML_BYTES:
-            raise SpecError([Problem("-", "too_large", str(MAX_YAML_BYTES // 1024))])
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise SpecError([Problem("-", "not_utf8")]) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise SpecError([Problem("-", "yaml", where)]) from None
-    return validate_spec(data, default_timezone)
+    except (ValueError, OverflowError):
+        # a value YAML reads but Python cannot hold: the year 0, an int of 5000 digits
+        raise SpecError([Problem("-", "yaml", "")]) from None
+    except RecursionError:  # not reached within MAX_YAML_DEPTH; kept as a last guard
+        raise SpecError([Problem("-", "too_deep", str(MAX_YAML_DEPTH))]) from None
+
+
+def parse_campaign_yaml(text: str | bytes, default_timezone: str) -> CampaignSpec:
+    return validate_spec(load_yaml(text), default_timezone)

@@ -201,18 +201,34 @@ def shift_times(times: Times, delta: timedelta) -> Times:
     )
 
 
+# A launch moved further than this is a new campaign; the bound also keeps the arithmetic
+# (timedelta, the campaign's datetimes) far from overflowing.
+MAX_SHIFT = timedelta(days=366)
+_SHIFT_UNITS = {"d": 24 * 3600, "h": 3600, "m": 60, "s": 1}
+
+
+class ShiftTooFar(ValueError):
+    """A readable shift beyond ±MAX_SHIFT."""
+
+
 def parse_shift(text: str) -> timedelta | None:
-    """'+30m', '-15m', '1h', '+1h30m', '2d' → a timedelta; None when unreadable or zero."""
-    match = re.fullmatch(r"\s*([+-]?)((?:\d+[dhms])+)\s*", text.lower())
+    """'+30m', '-15m', '1h', '+1h30m', '2d' → a timedelta; None when unreadable or zero.
+
+    Raises ShiftTooFar beyond ±MAX_SHIFT (e.g. '-99999999999999999999m').
+    """
+    match = re.fullmatch(r"\s*([+-]?)((?:[0-9]+[dhms])+)\s*", text.lower())
     if not match:
         return None
-    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-    delta = timedelta()
-    for amount, unit in re.findall(r"(\d+)([dhms])", match.group(2)):
-        delta += timedelta(**{units[unit]: int(amount)})
-    if not delta:
+    seconds = 0
+    for amount, unit in re.findall(r"([0-9]+)([dhms])", match.group(2)):
+        if len(amount.lstrip("0")) > 12:  # int() of thousands of digits is an error of its own
+            raise ShiftTooFar(text)
+        seconds += int(amount) * _SHIFT_UNITS[unit]
+        if seconds > MAX_SHIFT.total_seconds():
+            raise ShiftTooFar(text)
+    if not seconds:
         return None
-    return -delta if match.group(1) == "-" else delta
+    return timedelta(seconds=-seconds if match.group(1) == "-" else seconds)
 
 
 def split_duration(delta: timedelta) -> tuple[int, int, int]:

@@ -6,9 +6,11 @@ from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.registry import command
+from bot.domain.campaign_spec import CODE_PATTERN
+from bot.domain.ids import parse_id, possible_id
 from bot.services import audit, campaigns
 from bot.services.broadcasts import SCHEDULED, SENDING
-from storage.models import Brand, Broadcast, Campaign
+from storage.models import Broadcast, Campaign
 
 CANCEL = ("cancel", "取消", "停止")
 RETRY = ("retry", "重试")
@@ -25,7 +27,7 @@ async def broadcast(ctx: Context) -> None:
         raise UserError("broadcast/usage")
     data: dict[str, object] = {}
     if parts:
-        brand = await Brand.get_or_none(code=parts[0].upper())
+        brand = await campaigns.brand_by_code(parts[0])
         if brand is not None and not await _is_campaign(parts[0]):
             if not ctx.caller.manages(brand.id):
                 raise UserError("broadcast/not_your_brand", code=brand.code)
@@ -46,11 +48,13 @@ async def broadcast(ctx: Context) -> None:
 
 
 async def _is_campaign(code: str) -> bool:
-    return await Campaign.exists(code=code.upper())
+    return bool(CODE_PATTERN.fullmatch(code.upper())) and await Campaign.exists(code=code.upper())
 
 
 async def _act(ctx: Context, action: str, number: str) -> None:
-    row = await Broadcast.get_or_none(id=int(number)) if number.isdigit() else None
+    broadcast_id = parse_id(number)
+    known = broadcast_id is not None and possible_id(broadcast_id)
+    row = await Broadcast.get_or_none(id=broadcast_id) if known else None
     if row is None or not ctx.caller.manages(row.brand_id):  # type: ignore[attr-defined]
         raise UserError("broadcast/unknown", id=number[:20])
     service = ctx.app.broadcasts

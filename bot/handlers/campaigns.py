@@ -15,6 +15,7 @@ from storage.models import Creator, Enrollment, Submission
 
 INVITE_ROLES = (Role.CREATOR, Role.MANAGER, Role.BRAND)
 MAX_INVITE_DAYS = 365
+MAX_INVITE_USES = 1_000_000  # far above any programme; the column is a 32-bit integer
 
 
 @command("newcampaign", keywords=("新建活动",), role=Role.MANAGER, in_groups=False)
@@ -107,7 +108,11 @@ async def invite(ctx: Context) -> None:
             role = Role(key.lower())
         elif key == "code" and CODE_PATTERN.match(value):
             code = value.upper()
-        elif key in ("max", "uses") and (count := parse_count(value)) and count > 0:
+        elif (
+            key in ("max", "uses")
+            and (count := parse_count(value))
+            and 0 < count <= MAX_INVITE_USES
+        ):
             max_uses = count
         elif key == "days" and (count := parse_count(value)) and 0 < count <= MAX_INVITE_DAYS:
             days = count

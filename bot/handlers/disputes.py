@@ -6,17 +6,11 @@ from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice
 from bot.core.registry import command
+from bot.domain.ids import parse_id
 from bot.domain.money import MoneyError, parse_signed_yuan
 from bot.services import campaigns, disputes
 from bot.services.budget import managers_of
 from storage.models import Campaign
-
-MAX_ID_DIGITS = 9
-
-
-def _id(word: str) -> int | None:
-    word = word.strip().lstrip("#＃")
-    return int(word) if word.isdigit() and len(word) <= MAX_ID_DIGITS else None
 
 
 async def _answer(ctx: Context, template: str, /, **data: object) -> None:
@@ -30,7 +24,7 @@ async def _answer(ctx: Context, template: str, /, **data: object) -> None:
 async def dispute(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     first, _, reason = ctx.args.strip().partition(" ")
-    submission_id, reason = _id(first), reason.strip()
+    submission_id, reason = parse_id(first), reason.strip()
     if submission_id is None or not reason:
         await _answer(ctx, "disputes/usage")
         return
@@ -64,7 +58,7 @@ async def list_disputes(ctx: Context) -> None:
 @command("resolve", keywords=("处理申诉",), role=Role.MANAGER)
 async def resolve(ctx: Context) -> None:
     words = ctx.args.split(maxsplit=2)
-    dispute_id = _id(words[0]) if words else None
+    dispute_id = parse_id(words[0]) if words else None
     if dispute_id is None:
         await _answer(ctx, "disputes/resolve_usage")
         return

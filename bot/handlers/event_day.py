@@ -7,9 +7,9 @@ from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.registry import command
 from bot.domain.kits import kits_for
-from bot.domain.timeline import parse_shift
+from bot.domain.timeline import MAX_SHIFT, ShiftTooFar, parse_shift
 from bot.services import audit, campaigns
-from storage.models import ChatGroup, SocialAccount
+from storage.models import Campaign, ChatGroup, SocialAccount
 
 PAUSE = ("pause", "暂停")
 RESUME = ("resume", "恢复")
@@ -53,18 +53,28 @@ async def timeline(ctx: Context) -> None:
         released = await service.resume(campaign)
         await audit.record(ctx.caller.person_id, "timeline.resume", campaign.code)
         await ctx.reply("timeline/resumed", campaign=campaign, count=released)
-    elif action in SHIFT and len(parts) == 3 and (delta := parse_shift(parts[2])) is not None:
-        await service.shift(campaign, delta)
-        await audit.record(
-            ctx.caller.person_id,
-            "timeline.shift",
-            campaign.code,
-            minutes=delta.total_seconds() / 60,
-        )
-        rows = await service.rows(campaign)
-        await ctx.reply("timeline/shifted", campaign=campaign, rows=rows, now=ctx.now)
+    elif action in SHIFT and len(parts) == 3:
+        await _shift(ctx, campaign, parts[2])
     else:
         await ctx.reply("timeline/usage")
+
+
+async def _shift(ctx: Context, campaign: Campaign, text: str) -> None:
+    try:
+        delta = parse_shift(text)
+    except ShiftTooFar:
+        await ctx.reply("timeline/shift_too_far", days=MAX_SHIFT.days, text=text[:40])
+        return
+    if delta is None:
+        await ctx.reply("timeline/usage")
+        return
+    service = ctx.app.timeline
+    await service.shift(campaign, delta)
+    await audit.record(
+        ctx.caller.person_id, "timeline.shift", campaign.code, minutes=delta.total_seconds() / 60
+    )
+    rows = await service.rows(campaign)
+    await ctx.reply("timeline/shifted", campaign=campaign, rows=rows, now=ctx.now)
 
 
 @command("linkgroup", keywords=("绑定群",), role=Role.MANAGER)

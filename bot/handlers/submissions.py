@@ -7,6 +7,7 @@ from bot.core.identity import Role
 from bot.core.messages import Choice
 from bot.core.registry import command, document, group_catcher
 from bot.domain.campaign_spec import CODE_PATTERN
+from bot.domain.ids import parse_id
 from bot.domain.links import post_links
 from bot.domain.metrics import parse_metrics
 from bot.domain.metrics_import import SheetError, read_sheet
@@ -83,6 +84,8 @@ async def _leading_campaign_code(args: str) -> tuple[str | None, str]:
 @command("review", keywords=("审核",), role=Role.MANAGER)
 async def review(ctx: Context) -> None:
     code = ctx.args.split()[0] if ctx.args.split() else None
+    if code:  # the shared lookup: unknown or someone else's campaign is said so
+        code = (await campaigns.managed_campaign(ctx.caller, code)).code
     items, total = await submissions.review_queue(ctx.caller, code, REVIEW_PAGE)
     if not items:
         await ctx.reply("review/empty", code=code)
@@ -131,8 +134,7 @@ async def decide(ctx: Context, submission_id: int, approve: bool, reason: str) -
 
 
 def _submission_id(args: str) -> int | None:
-    first = args.split()[0].lstrip("#") if args.split() else ""
-    return int(first) if first.isdigit() and len(first) < 10 else None
+    return parse_id(args.split()[0]) if args.split() else None
 
 
 @command("metrics", keywords=("数据",), role=Role.CREATOR)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.messages import Choice
-from bot.domain.campaign_spec import CampaignSpec, Problem, SpecError
+from bot.domain.campaign_spec import CODE_PATTERN, CampaignSpec, Problem, SpecError, shown_code
 from bot.services import audit
 from bot.services.people import Caller
 from storage.models import Brand, Campaign, Creator, Enrollment, Invite
@@ -17,7 +18,8 @@ LIVE = "live"
 
 
 async def brand_by_code(code: str) -> Brand | None:
-    return await Brand.get_or_none(code=code.strip().upper())
+    code = code.strip()
+    return await Brand.get_or_none(code=code.upper()) if CODE_PATTERN.match(code) else None
 
 
 async def ensure_brand(code: str) -> tuple[Brand, bool]:
@@ -56,9 +58,19 @@ async def create_campaign(spec: CampaignSpec, caller: Caller) -> Campaign:
 
 
 async def campaign_by_code(code: str) -> Campaign:
-    campaign = await Campaign.get_or_none(code=code.strip().upper()).prefetch_related("brand")
+    """The one lookup of a campaign by the code a user typed (every command goes through it).
+
+    A word that cannot be a code is unknown without a query: the column is varchar(32), and
+    tortoise refuses a longer value with an error rather than finding nothing.
+    """
+    code = code.strip()
+    campaign = (
+        await Campaign.get_or_none(code=code.upper()).prefetch_related("brand")
+        if CODE_PATTERN.match(code)
+        else None
+    )
     if campaign is None:
-        raise UserError("campaigns/unknown", code=code.strip()[:40])
+        raise UserError("campaigns/unknown", code=shown_code(code))
     return campaign
 
 
@@ -75,14 +87,8 @@ async def visible_campaigns(caller: Caller) -> list[Campaign]:
     if not caller.is_admin:
         brand_ids = caller.brand_ids(Role.MANAGER, Role.BRAND, Role.CREATOR)
         enrolled = await enrolled_campaign_ids(caller.creator_id)
-        query = (
-            query.filter(brand_id__in=list(brand_ids) or [0])
-            if not enrolled
-            else (
-                Campaign.filter(status=LIVE, brand_id__in=list(brand_ids) or [0])
-                | Campaign.filter(status=LIVE, id__in=enrolled)  # type: ignore[operator]
-            )
-        )
+        # QuerySets do not combine with `|`; Q objects do (an empty IN matches nothing)
+        query = query.filter(Q(brand_id__in=list(brand_ids) or [0]) | Q(id__in=enrolled or [0]))
     return await query.order_by("embargo_at").prefetch_related("brand")
 
 

@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
+from bot.domain.ids import possible_id
 from bot.services import audit, ledger
 from bot.services.people import Caller
 from storage.models import Campaign, Dispute, LedgerEntry, Submission
@@ -23,7 +24,11 @@ LIST_LIMIT = 10
 async def open_dispute(creator_id: int, submission_id: int, text: str) -> Dispute:
     """A new open dispute on the creator's own post; someone else's post looks missing, and a
     post with an open dispute gets no second one."""
-    submission = await Submission.get_or_none(id=submission_id, creator_id=creator_id)
+    submission = (
+        await Submission.get_or_none(id=submission_id, creator_id=creator_id)
+        if possible_id(submission_id)
+        else None
+    )
     if submission is None:
         raise UserError("submissions/unknown", id=submission_id)
     async with in_transaction():
@@ -61,6 +66,8 @@ def _managed_query(caller: Caller):  # type: ignore[no-untyped-def]
 
 async def managed_dispute(caller: Caller, dispute_id: int) -> Dispute:
     """A dispute on a brand the caller manages; any other looks missing."""
+    if not possible_id(dispute_id):
+        raise UserError("disputes/unknown", id=dispute_id)
     dispute = (
         await _managed_query(caller)
         .filter(id=dispute_id)

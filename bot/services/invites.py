@@ -9,6 +9,7 @@ from tortoise.expressions import F
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
+from bot.domain.campaign_spec import CODE_PATTERN, shown_code
 from storage.models import Brand, Campaign, Invite
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones.
@@ -49,11 +50,16 @@ async def create_invite(
 
 
 async def usable_invite(code: str, now: datetime) -> Invite:
-    invite = await Invite.get_or_none(code=code.strip().upper()).prefetch_related(
-        "brand", "campaign"
+    code = code.strip()
+    # Chosen codes follow CODE_PATTERN and random ones fit it; any other word (a 300-letter
+    # one would fail the varchar(32) column's validation) is simply unknown.
+    invite = (
+        await Invite.get_or_none(code=code.upper()).prefetch_related("brand", "campaign")
+        if CODE_PATTERN.match(code)
+        else None
     )
     if invite is None:
-        raise UserError("onboarding/invite_unknown", code=code.strip()[:40])
+        raise UserError("onboarding/invite_unknown", code=shown_code(code))
     if invite.expires_at is not None and invite.expires_at <= now:
         raise UserError("onboarding/invite_expired", code=invite.code)
     if invite.max_uses is not None and invite.uses >= invite.max_uses:

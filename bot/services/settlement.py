@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.services import audit, ledger
+from bot.services.campaigns import campaign_by_code
 from bot.services.people import Caller
 from storage.models import Campaign, Creator, LedgerEntry, Settlement, Statement, Submission
 
@@ -282,8 +283,8 @@ async def write_exports(campaign: Campaign, directory: Path, now: datetime) -> l
 
 
 async def exportable_campaign(caller: Caller, code: str) -> Campaign:
-    """Managers and brand ops of the campaign's brand may export it."""
-    campaign = await Campaign.get_or_none(code=code.strip().upper())
-    if campaign is None or not caller.can_view_brand(campaign.brand_id):  # type: ignore[attr-defined]
-        raise UserError("campaigns/unknown", code=code.strip()[:40])
+    """Managers and brand ops of the campaign's brand may export it; to others it is unknown."""
+    campaign = await campaign_by_code(code)
+    if not caller.can_view_brand(campaign.brand_id):  # type: ignore[attr-defined]
+        raise UserError("campaigns/unknown", code=campaign.code)
     return campaign

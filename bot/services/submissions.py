@@ -16,6 +16,7 @@ from bot.core.identity import Role
 from bot.domain import checks as checks_rules
 from bot.domain.captions import caption_from_share_text
 from bot.domain.checks import Candidate, Check, Rules
+from bot.domain.ids import possible_id
 from bot.domain.links import Link, find_links, post_time
 from bot.domain.pricing import Metrics
 from bot.services import audit, ledger, quality
@@ -237,6 +238,8 @@ async def review_queue(
 
 
 async def managed_submission(caller: Caller, submission_id: int) -> Submission:
+    if not possible_id(submission_id):
+        raise UserError("submissions/unknown", id=submission_id)
     submission = await Submission.get_or_none(id=submission_id).prefetch_related(
         "campaign", "creator__person"
     )
@@ -285,6 +288,8 @@ async def decide(
 
 async def own_submission(creator_id: int, submission_id: int) -> Submission:
     """A creator's own submission; someone else's looks exactly like a missing one."""
+    if not possible_id(submission_id):
+        raise UserError("submissions/unknown", id=submission_id)
     submission = await Submission.get_or_none(
         id=submission_id, creator_id=creator_id
     ).prefetch_related("campaign")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import textwrap
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,8 @@ import yaml
 
 from bot.domain.campaign_spec import (
     MAX_YAML_BYTES,
+    MAX_YEAR,
+    MIN_YEAR,
     CampaignSpec,
     Problem,
     SpecError,
@@ -338,6 +340,22 @@ def test_embargo_before_event_is_allowed() -> None:
 def test_bad_time_string() -> None:
     assert problems_of(valid_data(embargo_at="tomorrow")) == [
         Problem("embargo_at", "bad_time", "tomorrow")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("event_at", "1999-12-31 23:59"),
+        ("deadline_at", "9999-12-31 23:59"),
+        ("embargo_at", datetime(1, 1, 1, 10, 0)),
+        ("event_at", date(2100, 1, 1)),
+    ],
+)
+def test_times_outside_the_supported_years(field: str, value: Any) -> None:
+    """The timeline computes a day before and up to a year after: far from year 1 and 9999."""
+    assert problems_of(valid_data(**{field: value})) == [
+        Problem(field, "time_out_of_range", f"{MIN_YEAR}–{MAX_YEAR}")
     ]
 
 

@@ -124,10 +124,23 @@ def test_reminders_collapse_and_the_summary_always_goes() -> None:
         ("soon", None),
         ("0m", None),
         ("30", None),
+        ("+366d", timedelta(days=366)),
+        ("-8784h", timedelta(days=-366)),
+        ("0000000000000000000000001m", timedelta(minutes=1)),  # leading zeros are no size
+        ("١m", None),  # an Arabic-Indic digit: \d takes it, a shift is ASCII digits
     ],
 )
 def test_parse_shift(text: str, delta: timedelta | None) -> None:
     assert t.parse_shift(text) == delta
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["+367d", "-8785h", "999999999d", "-99999999999999999999m", "1d" * 400, "9" * 5000 + "s"],
+)
+def test_parse_shift_refuses_more_than_a_year(text: str) -> None:
+    with pytest.raises(t.ShiftTooFar):
+        t.parse_shift(text)
 
 
 def test_shift_moves_event_and_embargo_only() -> None:
