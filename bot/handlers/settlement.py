@@ -46,41 +46,26 @@ async def _preview(ctx: Context, campaign) -> None:  # type: ignore[no-untyped-d
 
 
 async def _close(ctx: Context, campaign, last_entry_id: int) -> None:  # type: ignore[no-untyped-def]
-    closed, statements = await settlement.close(ctx.caller, campaign, last_entry_id)
-    delivered = 0
-    for statement in statements:
-        await statement.fetch_related("creator")
-        delivered += await ctx.notify(
-            statement.creator.person_id,  # type: ignore[attr-defined]
-            "settlement/statement",
-            campaign=campaign,
-            settlement=closed,
-            statement=statement,
-        )
+    closed = await settlement.close(ctx.caller, campaign, last_entry_id, ctx.notify)
+    number = closed.settlement.number
     choice = Choice(
-        ctx.render("settlement/paid_label", number=closed.number),
-        f"/settle {campaign.code} paid {closed.number}",
+        ctx.render("settlement/paid_label", number=number),
+        f"/settle {campaign.code} paid {number}",
     )
     await ctx.reply(
         "settlement/closed",
         campaign=campaign,
-        settlement=closed,
-        count=len(statements),
-        delivered=delivered,
+        settlement=closed.settlement,
+        count=len(closed.statements),
+        delivered=closed.delivered,
         choices=[choice],
     )
 
 
 async def _paid(ctx: Context, campaign, number: int | None) -> None:  # type: ignore[no-untyped-def]
-    paid, statements = await settlement.mark_paid(ctx.caller, campaign, number, ctx.now)
-    for statement in statements:
-        await ctx.notify(
-            statement.creator.person_id,  # type: ignore[attr-defined]
-            "settlement/paid_notice",
-            campaign=campaign,
-            settlement=paid,
-            statement=statement,
-        )
+    paid, statements = await settlement.mark_paid(
+        ctx.caller, campaign, number, ctx.now, ctx.notify
+    )
     await ctx.reply("settlement/paid", campaign=campaign, settlement=paid, count=len(statements))
 
 

@@ -16,10 +16,13 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
+from bot.core.ports import Notify
+from bot.domain.spreadsheet import csv_row, is_text
 from bot.services import audit, ledger
 from bot.services.campaigns import campaign_by_code
 from bot.services.people import Caller
@@ -91,10 +94,20 @@ async def preview(campaign: Campaign) -> Preview:
     return Preview(campaign, len(settlements) + 1, last, ordered)
 
 
+@dataclass
+class Closed:
+    settlement: Settlement
+    statements: list[Statement]
+    delivered: int  # statements queued for a creator who can be reached
+
+
 async def close(
-    caller: Caller, campaign: Campaign, expected_last_entry_id: int
-) -> tuple[Settlement, list[Statement]]:
-    """Close the period the manager previewed; refuse if it changed or was closed meanwhile."""
+    caller: Caller, campaign: Campaign, expected_last_entry_id: int, notify: Notify
+) -> Closed:
+    """Close the period the manager previewed; refuse if it changed or was closed meanwhile.
+
+    Each creator's statement is queued in the same transaction: a crash leaves either an
+    open period or a closed one with every statement on its way."""
     async with in_transaction():
         plan = await preview(campaign)
         if not plan.creators:
@@ -112,15 +125,22 @@ async def close(
             )
         except IntegrityError:
             raise UserError("settlement/nothing", campaign=campaign) from None
-        statements = [
-            await Statement.create(
+        statements, delivered = [], 0
+        for period in plan.creators:
+            statement = await Statement.create(
                 settlement=settlement,
                 creator=period.creator,
                 total_fen=period.total_fen,
                 lines=period.lines,
             )
-            for period in plan.creators
-        ]
+            statements.append(statement)
+            delivered += await notify(
+                period.creator.person_id,  # type: ignore[attr-defined]
+                "settlement/statement",
+                campaign=campaign,
+                settlement=settlement,
+                statement=statement,
+            )
         await audit.record(
             caller.person_id,
             "settlement.closed",
@@ -128,7 +148,7 @@ async def close(
             number=settlement.number,
             total_fen=settlement.total_fen,
         )
-    return settlement, statements
+    return Closed(settlement, statements, delivered)
 
 
 async def settlement_by_number(campaign: Campaign, number: int | None) -> Settlement:
@@ -142,9 +162,10 @@ async def settlement_by_number(campaign: Campaign, number: int | None) -> Settle
 
 
 async def mark_paid(
-    caller: Caller, campaign: Campaign, number: int | None, now: datetime
+    caller: Caller, campaign: Campaign, number: int | None, now: datetime, notify: Notify
 ) -> tuple[Settlement, list[Statement]]:
-    """A payout entry per statement; a settlement is paid once."""
+    """A payout entry per statement and its notice to the creator, in one transaction; a
+    settlement is paid once."""
     async with in_transaction():
         settlement = await settlement_by_number(campaign, number)
         changed = await Settlement.filter(id=settlement.id, status=CLOSED).update(
@@ -152,8 +173,12 @@ async def mark_paid(
         )
         if not changed:
             raise UserError("settlement/already_paid", campaign=campaign, settlement=settlement)
-        statements = await Statement.filter(settlement_id=settlement.id).prefetch_related(
-            "creator__person"
+        # In creator order: each payout takes that creator's ledger lock until the commit, so
+        # two settlements paid at once must take the locks in the same order.
+        statements = (
+            await Statement.filter(settlement_id=settlement.id)
+            .order_by("creator_id")
+            .prefetch_related("creator__person")
         )
         for statement in statements:
             if statement.total_fen:
@@ -165,13 +190,21 @@ async def mark_paid(
                     caller.person_id,
                     settlement_id=settlement.id,
                 )
+        settlement = await Settlement.get(id=settlement.id)
+        for statement in statements:
+            await notify(
+                statement.creator.person_id,  # type: ignore[attr-defined]
+                "settlement/paid_notice",
+                campaign=campaign,
+                settlement=settlement,
+                statement=statement,
+            )
         await audit.record(
             caller.person_id,
             "settlement.paid",
             f"campaign:{campaign.code}",
             number=settlement.number,
         )
-    settlement = await Settlement.get(id=settlement.id)
     return settlement, list(statements)
 
 
@@ -261,25 +294,28 @@ async def write_exports(campaign: Campaign, directory: Path, now: datetime) -> l
     with csv_path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CREATOR_HEADER)
-        writer.writerows(rows.creators)
+        writer.writerows(csv_row(row) for row in rows.creators)
         writer.writerow(total_row)
         writer.writerow([])
         writer.writerow(POST_HEADER)
-        writer.writerows(rows.posts)
+        writer.writerows(csv_row(row) for row in rows.posts)
     xlsx_path = directory / f"{stem}.xlsx"
     book = Workbook()
     sheet = book.active
     sheet.title = "creators"
-    sheet.append(CREATOR_HEADER)
-    for row in rows.creators:
-        sheet.append(row)
-    sheet.append(total_row)
-    posts = book.create_sheet("posts")
-    posts.append(POST_HEADER)
-    for row in rows.posts:
-        posts.append(row)
+    _append_rows(sheet, [CREATOR_HEADER, *rows.creators, total_row])
+    _append_rows(book.create_sheet("posts"), [POST_HEADER, *rows.posts])
     book.save(xlsx_path)
     return [csv_path, xlsx_path]
+
+
+def _append_rows(sheet: Worksheet, rows: list[list]) -> None:
+    for row in rows:
+        sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            if is_text(cell.value):
+                cell.data_type = "s"  # a creator's name "=HYPERLINK(…)" stays text
+                cell.quotePrefix = True
 
 
 async def exportable_campaign(caller: Caller, code: str) -> Campaign:
