@@ -14,6 +14,7 @@ import json
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import web
@@ -288,6 +289,8 @@ class FakeTelegram:
 
     async def _m_editmessagetext(self, params: dict) -> web.Response:
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        if params.get("parse_mode") == "HTML" and (problem := html_problem(params["text"])):
+            return _error(400, f"Bad Request: can't parse entities: {problem}")
         if not any(s.chat_id == chat_id and s.message_id == message_id for s in self.sent):
             return _error(400, "Bad Request: message to edit not found")
         self.sent.append(
@@ -297,6 +300,8 @@ class FakeTelegram:
 
     def _send(self, method: str, params: dict, text: str) -> web.Response:
         chat_id = int(params["chat_id"])
+        if params.get("parse_mode") == "HTML" and (problem := html_problem(text)):
+            return _error(400, f"Bad Request: can't parse entities: {problem}")
         if chat_id in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
         if chat_id in self.forced_429:
@@ -345,6 +350,40 @@ class FakeTelegram:
             },
             "text": text,
         }
+
+
+TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
+                 "tg-spoiler", "a", "tg-emoji", "code", "pre", "blockquote"}  # fmt: skip
+
+
+class _TelegramHTML(HTMLParser):
+    """Telegram's HTML parse mode: its few tags, each closed in order, nothing left open."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self.problem = self.problem or f"unsupported start tag \"{tag}\""
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problem = self.problem or f"unexpected end tag \"{tag}\""
+            return
+        self.open.pop()
+
+
+def html_problem(text: str) -> str | None:
+    """Why the real Bot API would refuse this text with parse_mode=HTML, or None."""
+    parser = _TelegramHTML()
+    parser.feed(text)
+    parser.close()
+    if parser.problem is None and parser.open:
+        return f"can't find end tag corresponding to start tag \"{parser.open[-1]}\""
+    return parser.problem
 
 
 def _ok(result: Any) -> web.Response:

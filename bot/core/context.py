@@ -90,6 +90,13 @@ class Context:
             fallback=fallback,
         )
 
+    async def reply_private(self, template: str, /, note: str, **data: Any) -> None:
+        """Answers that are nobody else's business (money, a profile): in private; asked in
+        a group, the group hears only `note` (that the answer went to DM)."""
+        await self.reply_dm(template, **data)
+        if self.in_group:
+            await self.reply(note)
+
     async def notify(self, person_id: int, template: str, /, **data: Any) -> bool:
         """DM another person, in their language, where last seen; False if unreachable."""
         identity = await people.reachable_identity(person_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
 import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from bot.core.errors import UserError
 from bot.core.identity import PlatformUser, Role
 from bot.core.messages import ChatRef, Incoming, Outgoing
 from bot.core.registry import CommandMatch
+from bot.domain.text import clean_name, clean_text
 from bot.services import people
 from storage.models import ChatGroup, ProcessedMessage
 
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CANCEL_WORDS = ("/cancel", "取消", "cancel")
-
-
-def clean_text(text: str) -> str:
-    """Drop control and format characters (keeping newlines and tabs), trim the ends."""
-    return "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
-    ).strip()
 
 
 class Dispatcher:
@@ -61,7 +54,7 @@ class Dispatcher:
         text = self.app.renderer.render(
             self.app.settings.locale,
             "general/welcome",
-            names=names,
+            names=[clean_name(name) for name in names],
             platform=chat.platform,
             bot=self.bot_usernames.get(chat.platform),
         )

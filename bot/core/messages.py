@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.domain.text import drop_controls
+
 # Templates mark copy-friendly spans (hashtag kits, codes, links) with the `code` filter.
-# The markers are control characters, which the dispatcher strips from inbound text, so a user
-# can never forge one; each platform's sender turns them into its markup or drops them.
+# The markers are control characters: the dispatcher strips them from inbound text and the
+# renderer from every value a template shows (bot.core.render), so only `mark_code` makes one;
+# each platform's sender turns them into its markup or drops them.
 CODE_START, CODE_END = "\x0e", "\x0f"
 
 
-def mark_code(text: object) -> str:
-    return f"{CODE_START}{text}{CODE_END}"
+class CodeSpan(str):
+    """A copy span made by `mark_code`: the one kind of value allowed to carry the markers."""
+
+
+def mark_code(text: object) -> CodeSpan:
+    return CodeSpan(f"{CODE_START}{drop_controls(str(text))}{CODE_END}")
 
 
 def plain(text: str) -> str:

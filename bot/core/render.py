@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
-from bot.core.messages import mark_code
+from bot.core.messages import CodeSpan, mark_code
 from bot.domain.money import format_fen
 from bot.domain.platforms import format_hashtag
+from bot.domain.text import drop_controls
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "content_templates"
 
@@ -21,6 +22,15 @@ def _localtime(
 ) -> str:
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     return value.astimezone(zone).strftime(fmt)
+
+
+def _shown(value: object) -> object:
+    """Every `{{ value }}` passes here: text that came from users (names, campaign files,
+    LLM outlines, stored before cleaning existed) loses control characters, so it can neither
+    forge a copy span nor break a platform's markup. Copy spans made by `code` stay."""
+    if isinstance(value, str) and not isinstance(value, CodeSpan):
+        return drop_controls(value)
+    return value
 
 
 class Renderer:
@@ -38,6 +48,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             autoescape=False,  # plain text; platform adapters escape for their markup
+            finalize=_shown,
         )
         env.filters["money"] = format_fen
         env.filters["localtime"] = _localtime

@@ -15,6 +15,6 @@ async def earnings(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     detail = ctx.args.strip().lower() in DETAIL_WORDS
     per_campaign = await creator_earnings(ctx.caller.creator_id)
-    await ctx.reply_dm("earnings/summary", campaigns=per_campaign, detail=detail)
-    if ctx.in_group:
-        await ctx.reply("earnings/sent_privately")
+    await ctx.reply_private(
+        "earnings/summary", note="earnings/sent_privately", campaigns=per_campaign, detail=detail
+    )

@@ -41,4 +41,6 @@ async def start(ctx: Context) -> None:
 async def me(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     profile = await creators.profile(ctx.caller.creator_id)
-    await ctx.reply("onboarding/me", profile=profile, caller=ctx.caller)
+    await ctx.reply_private(
+        "onboarding/me", note="onboarding/me_sent_privately", profile=profile, caller=ctx.caller
+    )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -138,9 +139,27 @@ class TelegramSender:
 
 
 def to_html(text: str) -> str:
-    """Plain template text as Telegram HTML: everything escaped, copy spans as <code>."""
-    escaped = html.escape(text, quote=False)
-    return escaped.replace(CODE_START, "<code>").replace(CODE_END, "</code>")
+    """Plain template text as Telegram HTML: everything escaped, copy spans as <code>.
+
+    Markers that do not pair up (a stray start, an end with no start, a start inside a span)
+    are dropped, so whatever the text holds the markup is well formed."""
+    parts: list[str] = []
+    inside = False
+    for piece in _MARKERS.split(text):
+        if piece == CODE_START and not inside:
+            parts.append("<code>")
+            inside = True
+        elif piece == CODE_END and inside:
+            parts.append("</code>")
+            inside = False
+        elif piece not in (CODE_START, CODE_END):
+            parts.append(html.escape(piece, quote=False))
+    if inside:
+        parts.append("</code>")
+    return "".join(parts).replace("<code></code>", "")  # an empty span shows nothing
+
+
+_MARKERS = re.compile(f"({CODE_START}|{CODE_END})")
 
 
 def _chunks(text: str) -> list[str]:

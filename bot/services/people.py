@@ -9,6 +9,7 @@ from datetime import datetime
 from tortoise.exceptions import IntegrityError
 
 from bot.core.identity import SATISFIED_BY, PlatformUser, Role
+from bot.domain.text import clean_name
 from storage.models import Brand, Creator, Identity, Person, RoleGrant
 
 
@@ -54,6 +55,7 @@ async def identify(
     in_private: bool = False,
 ) -> Caller:
     """The caller behind a message; writing to the bot in private means it is not blocked."""
+    display_name = clean_name(display_name)
     identity = await _identity(user, display_name, now)
     changed = []
     if username and identity.username != username[:100]:
@@ -64,7 +66,7 @@ async def identify(
         await identity.save(update_fields=changed)
     person = identity.person
     if display_name and person.display_name != display_name:
-        person.display_name = display_name[:100]
+        person.display_name = display_name
         await person.save(update_fields=["display_name"])
     return await caller_for(person, user, bootstrap_admins)
 

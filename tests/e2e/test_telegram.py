@@ -305,6 +305,22 @@ async def test_copy_spans_are_code_and_user_text_is_escaped(telegram: Running) -
     assert nasty.text.startswith("没有找到活动 &lt;b&gt;x&lt;/b&gt;&amp;。")
 
 
+async def test_control_characters_in_a_campaign_file_never_break_the_markup(
+    telegram: Running,
+) -> None:
+    """A copy-span marker (\\x0e) smuggled into a campaign's name used to open a <code> that
+    never closed: the Bot API refused the whole message."""
+    await telegram.says(BOSS, "Boss", "/role telegram:1002 manager ACME")
+    spec = (SCRIPTS / "spring.yaml").read_text(encoding="utf-8")
+    hostile = spec.replace("name: 春季新车上市", 'name: "春季\\x0e新车\\u202e上市"', 1)
+    assert hostile != spec
+    created = await telegram.says(
+        MIA, "Mia", "", document=("hostile.yaml", hostile.encode("utf-8"))
+    )
+    assert created.text.startswith("活动已创建：春季新车上市（SPRING26）")
+    assert "\x0e" not in created.text and "\u202e" not in created.text
+
+
 def test_long_texts_split_without_breaking_a_copy_span() -> None:
     from bot.core.messages import CODE_END, CODE_START
     from bot.platforms.telegram import MAX_TEXT, _chunks, to_html

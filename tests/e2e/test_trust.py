@@ -99,3 +99,21 @@ async def test_names_that_look_like_formulas_stay_text_in_the_exports(chat: Chat
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
     names = [row[2].value for row in book["creators"].iter_rows(min_row=2)]
     assert names[0] == FORMULA and book["creators"]["C2"].quotePrefix
+
+
+async def test_me_in_a_group_answers_in_private(enrolled: Chat) -> None:
+    answers = await enrolled.say("ada@car-club: /me")
+    profile = [m for m in answers if m["chat"] == "dm"]
+    assert len(profile) == 1 and profile[0]["to"] == "ada" and "ada_xhs" in profile[0]["text"]
+    in_group = [m for m in answers if m["chat"] == "car-club"]
+    assert [m["text"] for m in in_group] == [
+        "你的资料（平台账号、粉丝数、积分）只有你自己能看，我已私信发给你。"
+    ]
+    assert "ada_xhs" not in in_group[0]["text"]
+    assert "ada_xhs" in await enrolled.text("ada@dm: 我的")  # in private, as before
+
+
+async def test_names_lose_control_characters(chat: Chat) -> None:
+    await chat.say("\u202eevil\u200b\x07@dm: /help")
+    person = await Person.get(identities__user_id="\u202eevil\u200b\x07")
+    assert person.display_name == "evil"
