@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_CN"
     max_text_length: int = Field(default=4000, ge=200, le=100_000)
+    # Broadcast templates (bot/services/template_sandbox.py): render time per 1,000 recipients.
+    broadcast_render_seconds: float = Field(default=2.0, gt=0, le=60)
     flow_ttl_minutes: int = Field(default=60 * 24, ge=1)
     log_level: str = "INFO"
     export_dir: str = "data/exports"  # where /export writes its CSV and XLSX files

@@ -14,9 +14,8 @@ from bot.core.messages import Choice
 from bot.services import audit
 from bot.services.broadcasts import (
     Audience,
-    compile_template,
     parse_audience,
-    render_text,
+    render_texts,
     sample_variables,
     targets,
 )
@@ -60,7 +59,7 @@ class BroadcastFlow(Flow):
 
     async def answer_message(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         try:  # shown now, with sample values: never half-way through the sending
-            render_text(compile_template(text), sample_variables())
+            await render_texts(text, [sample_variables()], ctx.app.settings)
         except UserError as error:
             raise InvalidAnswer(error.template, **error.data) from None
         data["source"] = text
@@ -88,8 +87,8 @@ class BroadcastFlow(Flow):
     async def ask_confirm(self, ctx: Context, data: dict[str, Any]) -> None:
         found = await targets(Audience(**data["audience"]))
         reachable = [t for t in found if t.group is not None or t.identity is not None]
-        template = compile_template(data["source"])
-        sample = render_text(template, (reachable or found)[0].variables)
+        first = (reachable or found)[0].variables
+        [sample] = await render_texts(data["source"], [first], ctx.app.settings)
         choices = [
             Choice(ctx.render("broadcast/confirm_label"), "确认"),
             Choice(ctx.render("broadcast/cancel_label"), "取消"),

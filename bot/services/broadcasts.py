@@ -17,6 +17,10 @@ writes the recipient rows: a restart around that moment releases it once. A temp
 fails with a real recipient's values (the preview checked it with sample values) cancels the
 whole broadcast before any message, and the manager is told. Until it starts,
 `/broadcast cancel ID` drops it.
+
+Templates are compiled and rendered in a child process with time, memory and size limits
+(bot/services/template_sandbox.py), off the event loop: a hostile one is refused like a template
+error, and the bot keeps answering everyone meanwhile.
 """
 
 from __future__ import annotations
@@ -27,8 +31,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
@@ -36,6 +38,8 @@ from bot.core.errors import UserError
 from bot.core.messages import ChatRef, Outgoing
 from bot.core.outbox import INTERRUPTED
 from bot.domain.platforms import normalize_platform
+from bot.domain.text import clean_text
+from bot.services import template_sandbox
 from storage.models import (
     Brand,
     Broadcast,
@@ -53,6 +57,7 @@ from storage.models import (
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.config import Settings
 
 SENDING, DONE, CANCELLED, SCHEDULED = "sending", "done", "cancelled", "scheduled"
 PENDING, QUEUED, SENT, FAILED = "pending", "queued", "sent", "failed"
@@ -80,31 +85,37 @@ KINDS = {"koc": "koc", "kos": "kos"}
 
 # --- the manager's template ----------------------------------------------------------------
 
-_sandbox = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 VARIABLES = ("name", "campaign", "campaign_code", "brand", "city", "tier", "deadline")
 
 
-def compile_template(source: str) -> Any:
-    """The manager's text as a sandboxed template; a clear UserError when it cannot be used."""
+async def render_texts(
+    source: str, variables: list[dict[str, Any]], settings: Settings
+) -> list[str]:
+    """The manager's text for each set of variables (none: only checked), rendered in the
+    sandbox within BROADCAST_RENDER_SECONDS and at most MAX_TEXT_LENGTH characters, without
+    control characters; a clear UserError when the template cannot be used."""
     if len(source) > MAX_TEMPLATE:
         raise UserError("broadcast/too_long", limit=MAX_TEMPLATE)
+    limit = settings.max_text_length
     try:
-        return _sandbox.from_string(source)
-    except TemplateError as exc:
-        raise UserError("broadcast/template_error", error=_describe(exc)) from None
-
-
-def render_text(template: Any, variables: dict[str, Any]) -> str:
-    try:
-        return str(template.render(**variables)).strip()
-    except Exception as exc:  # the sandbox raises SecurityError, UndefinedError, ZeroDivision…
-        raise UserError("broadcast/template_error", error=_describe(exc)) from None
-
-
-def _describe(exc: Exception) -> str:
-    line = getattr(exc, "lineno", None)
-    text = f"{type(exc).__name__}: {exc}"
-    return f"{text} (line {line})" if line else text
+        rendered = await template_sandbox.render_all(
+            source,
+            variables,
+            seconds=settings.broadcast_render_seconds,
+            max_chars=limit * 2,  # room for what clean_text trims; the limit is checked below
+        )
+    except template_sandbox.RenderRefused as refused:
+        if refused.reason == template_sandbox.TOO_LONG:
+            raise UserError("broadcast/render_too_long", limit=limit) from None
+        if refused.reason == template_sandbox.TOO_HEAVY:
+            seconds = template_sandbox.budget(settings.broadcast_render_seconds, len(variables))
+            raise UserError("broadcast/render_too_heavy", seconds=seconds) from None
+        raise UserError("broadcast/template_error", error=refused.detail) from None
+    # Control characters never come from a manager: \x0e/\x0f would forge our copy spans.
+    texts = [clean_text(text) for text in rendered]
+    if any(len(text) > limit for text in texts):
+        raise UserError("broadcast/render_too_long", limit=limit)
+    return texts
 
 
 # --- audiences -----------------------------------------------------------------------------
@@ -296,7 +307,8 @@ class BroadcastService:
     ) -> Broadcast:
         """Render every recipient's text first (an error stops it here), then store it all; or,
         with `send_at`, store the broadcast as scheduled (recipients are resolved at that time)."""
-        template = compile_template(source)
+        if send_at is not None:  # checked with sample values now, with everyone's when it starts
+            await render_texts(source, [sample_variables()], self.app.settings)
         found = await targets(audience)
         if not found:
             raise UserError("broadcast/nobody")
@@ -315,17 +327,18 @@ class BroadcastService:
         }
         if send_at is not None:  # recipients are resolved when it starts (_release_due)
             return await Broadcast.create(**fields, status=SCHEDULED, send_at=send_at)
-        rows = self._rows(template, found)
+        rows = await self._rows(source, found)
         async with in_transaction():
             broadcast = await Broadcast.create(**fields, total=len(rows))
             await self._store(broadcast, rows)
         await self.tick()
         return broadcast
 
-    def _rows(self, template: Any, found: list[Target]) -> list[tuple[Any, ...]]:
+    async def _rows(self, source: str, found: list[Target]) -> list[tuple[Any, ...]]:
         """(person id, (platform, chat id, is group), text, status) per target; raises
-        UserError on a template error, before anything is stored."""
-        rows = []
+        UserError on a template error, before anything is stored. Every text is rendered in
+        one sandbox child."""
+        chats = []
         for target in found:
             if target.group is not None:
                 chat = (target.group.platform, target.group.chat_id, True)
@@ -335,9 +348,13 @@ class BroadcastService:
                 status = PENDING
             else:
                 chat, status = (None, None, False), BLOCKED if target.blocked else UNREACHABLE
-            text = render_text(template, target.variables) if status == PENDING else ""
-            rows.append((target.person_id, chat, text, status))
-        return rows
+            chats.append((target, chat, status))
+        pending = [target.variables for target, _, status in chats if status == PENDING]
+        texts = iter(await render_texts(source, pending, self.app.settings))
+        return [
+            (target.person_id, chat, next(texts) if status == PENDING else "", status)
+            for target, chat, status in chats
+        ]
 
     async def _store(self, broadcast: Broadcast, rows: list[tuple[Any, ...]]) -> None:
         """The recipient rows and the status message (0 / N); call inside a transaction."""
@@ -374,7 +391,7 @@ class BroadcastService:
                 found = await targets(audience)
                 if not found:
                     raise UserError("broadcast/nobody")
-                rows = self._rows(compile_template(broadcast.template), found)
+                rows = await self._rows(broadcast.template, found)
             except UserError as error:
                 claimed = await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
                     status=CANCELLED, finished_at=now
