@@ -114,6 +114,7 @@ def console(
 async def _serve(settings: Settings, with_console: bool) -> int:
     """The configured platforms, the outbox worker, and the console when asked or alone."""
     platforms: list = []
+    starting: list[asyncio.Task[None]] = []  # platforms that connect in the background
     async with App(settings, OffsetClock()) as app:
         worker = asyncio.create_task(app.outbox.run(), name="outbox")
         timeline = asyncio.create_task(app.timeline.run(), name="timeline")
@@ -122,9 +123,10 @@ async def _serve(settings: Settings, with_console: bool) -> int:
                 from bot.platforms.telegram import TelegramPlatform
 
                 telegram = TelegramPlatform(app)
-                await telegram.start()
                 platforms.append(telegram)
-                log.info("telegram: serving as @%s", telegram.username)
+                starting.append(
+                    asyncio.create_task(telegram.start_when_reachable(), name="telegram-start")
+                )
             if settings.wechaty_puppet_service_endpoint is not None:
                 from bot.platforms.wechat import WeChatPlatform
 
@@ -134,8 +136,11 @@ async def _serve(settings: Settings, with_console: bool) -> int:
             if with_console or not platforms:
                 await _interactive(ConsolePlatform(app))
             else:
-                await _until_signalled()
+                return await _until_signalled(starting)
         finally:
+            for task in starting:
+                task.cancel()
+            await asyncio.gather(*starting, return_exceptions=True)
             await app.timeline.stop()
             await timeline
             await app.outbox.stop()
@@ -145,12 +150,22 @@ async def _serve(settings: Settings, with_console: bool) -> int:
     return 0
 
 
-async def _until_signalled() -> None:
+async def _until_signalled(starting: list[asyncio.Task[None]]) -> int:
+    """0 at SIGINT or SIGTERM; 2 when a platform could not start for good (a refused token)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    waiting: set[asyncio.Task] = {stopped, *starting}
+    while stopped in waiting:
+        done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopped}:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s failed; stopping", task.get_name())
+                stopped.cancel()
+                return 2
+    return 0
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated
@@ -14,6 +15,8 @@ from bot.core.identity import PlatformUser
 
 LOCALES = ("zh_CN", "en")
 DEFAULT_DATABASE_URL = "sqlite://data/koxbot.sqlite3"
+# Telegram accepts 1-256 of these characters; fewer than 16 would be guessable.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
 
 class ConfigError(Exception):
@@ -39,8 +42,10 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str | None = None  # another Bot API server, e.g. http://127.0.0.1:8081
     telegram_webhook_url: str | None = None  # public HTTPS URL; unset: long polling
-    telegram_webhook_secret: SecretStr | None = None
-    telegram_webhook_listen: str = "0.0.0.0:8443"
+    telegram_webhook_secret: SecretStr | None = None  # required with the URL (see below)
+    # Loopback by default: a TLS proxy on this host forwards to it. Listening on every
+    # interface is a deliberate choice (TELEGRAM_WEBHOOK_LISTEN=0.0.0.0:8443).
+    telegram_webhook_listen: str = "127.0.0.1:8443"
     telegram_rate_global_per_second: int = Field(default=30, ge=1, le=1000)
     telegram_rate_private_per_second: int = Field(default=1, ge=1, le=100)
     telegram_rate_group_per_minute: int = Field(default=20, ge=1, le=1000)
@@ -117,12 +122,31 @@ class Settings(BaseSettings):
         """`NAME=` in .env.example style files means "not set", not an empty value."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Settings:
+        """Without the secret anyone who can reach the hook could post updates in any user's
+        name (an admin's `/role` included), so webhook mode refuses to start without one."""
+        if self.telegram_webhook_url is None:
+            return self
+        secret = self.telegram_webhook_secret
+        if secret is None:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL (Telegram sends "
+                "it back with every update; requests without it are refused)"
+            )
+        if not WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ and - "
+                "(e.g. the output of `openssl rand -hex 32`)"
+            )
+        return self
+
     @field_validator("telegram_webhook_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         _host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8443")
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8443")
         return value
 
     @field_validator("admin_ids", mode="before")

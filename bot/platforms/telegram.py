@@ -25,6 +25,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.types import (
     BotCommand,
@@ -57,6 +58,7 @@ MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 GROUP_TYPES = ("group", "supergroup")
 UPDATES = ["message", "callback_query", "my_chat_member"]
 CHOSEN_MARK = "✓"
+START_RETRY_FIRST_SECONDS, START_RETRY_MAX_SECONDS = 1.0, 60.0
 
 
 def chat_ref(message: Message) -> ChatRef:
@@ -220,6 +222,27 @@ class TelegramPlatform:
                 name="telegram-polling",
             )
 
+    async def start_when_reachable(self) -> None:
+        """`start`, retried with backoff while the Bot API cannot be reached (network down,
+        proxy or Telegram answering 5xx); a refused token is not retried."""
+        delay = START_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self.start()
+            except TelegramUnauthorizedError:
+                log.error("telegram: the Bot API refused TELEGRAM_BOT_TOKEN (ask @BotFather)")
+                raise
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                reason = str(exc).replace(self.bot.token, "***")  # an error may quote the URL
+                log.warning(
+                    "telegram: cannot reach the Bot API (%s); retrying in %.0f s", reason, delay
+                )
+            else:
+                log.info("telegram: serving as @%s", self.username)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, START_RETRY_MAX_SECONDS)
+
     async def stop(self) -> None:
         if self._polling is not None:
             with contextlib.suppress(RuntimeError):  # polling had not started yet
@@ -237,11 +260,9 @@ class TelegramPlatform:
         from aiohttp import web
 
         settings = self.app.settings
-        secret = (
-            settings.telegram_webhook_secret.get_secret_value()
-            if settings.telegram_webhook_secret
-            else None
-        )
+        # Settings refuse a webhook URL without a secret; never serve the hook without one.
+        assert settings.telegram_webhook_secret is not None
+        secret = settings.telegram_webhook_secret.get_secret_value()
         web_app = web.Application()
         path = urlsplit(url).path or "/"
         SimpleRequestHandler(self.dispatcher, self.bot, secret_token=secret).register(web_app, path)
@@ -249,7 +270,7 @@ class TelegramPlatform:
         host, _, port = settings.telegram_webhook_listen.rpartition(":")
         self._webhook = web.AppRunner(web_app)
         await self._webhook.setup()
-        await web.TCPSite(self._webhook, host or "0.0.0.0", int(port)).start()
+        await web.TCPSite(self._webhook, host or "127.0.0.1", int(port)).start()
         await self.bot.set_webhook(url, secret_token=secret, allowed_updates=UPDATES)
 
     async def publish_commands(self) -> None:

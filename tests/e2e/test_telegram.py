@@ -230,6 +230,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+WEBHOOK_SECRET = "s3cret-token-for-the-tests"
+
+
 async def test_webhook_mode_checks_the_secret_header(tmp_path: Path) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/telegram/hook"
@@ -238,19 +241,21 @@ async def test_webhook_mode_checks_the_secret_header(tmp_path: Path) -> None:
         server,
         tmp_path,
         telegram_webhook_url=url,
-        telegram_webhook_secret="s3cret-token",
+        telegram_webhook_secret=WEBHOOK_SECRET,
         telegram_webhook_listen=f"127.0.0.1:{port}",
     )
     try:
-        assert server.webhook == {"url": url, "secret_token": "s3cret-token"}
+        assert server.webhook == {"url": url, "secret_token": WEBHOOK_SECRET}
         assert "getupdates" not in server.calls
         server.message(BOSS, "Boss", "/help")
         update = server.last_update
         async with aiohttp.ClientSession() as http:
             wrong = await http.post(url, json=update, headers={SECRET_HEADER: "guess"})
             assert wrong.status == 401
+            unsigned = await http.post(url, json=update)
+            assert unsigned.status == 401
             assert server.to(BOSS) == []
-            right = await http.post(url, json=update, headers={SECRET_HEADER: "s3cret-token"})
+            right = await http.post(url, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET})
             assert right.status == 200
         answer = await server.wait_for(lambda s: s.chat_id == BOSS)
         assert "/role" in answer.text
@@ -289,6 +294,78 @@ async def test_koxbot_run_serves_telegram_until_stopped(tmp_path: Path) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+        await server.stop()
+
+
+async def test_koxbot_run_waits_for_telegram_when_it_is_unreachable(tmp_path: Path) -> None:
+    """Nothing listens where the Bot API should be: `koxbot run` says so and retries with
+    backoff instead of exiting with a traceback; once the server is up, it serves."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{tmp_path / 'k.sqlite3'}",
+        "TELEGRAM_BOT_TOKEN": FakeTelegram.token,
+        "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}",
+        "LOG_LEVEL": "INFO",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run",
+        env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    server = FakeTelegram()
+    log: list[str] = []
+
+    async def log_line(wanted: str) -> None:
+        while not any(wanted in line for line in log):
+            line = (await process.stderr.readline()).decode()  # type: ignore[union-attr]
+            assert line, "".join(log)
+            log.append(line)
+
+    try:
+        async with asyncio.timeout(60):
+            await log_line("telegram: cannot reach the Bot API")
+            await server.start(port)
+            await log_line("telegram: serving as @")
+        server.message(ADA, "Ada", "/help")
+        answer = await server.wait_for(lambda s: s.chat_id == ADA, timeout=30)
+        assert answer.text.startswith("欢迎！")
+        assert "Traceback" not in "".join(log) and server.token not in "".join(log)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            await process.communicate()
+        assert process.returncode == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await server.stop()
+
+
+async def test_koxbot_run_refuses_a_webhook_without_a_secret(tmp_path: Path) -> None:
+    """A forged POST in the admin's name would run `/role 666 admin`: no secret, no start."""
+    server = FakeTelegram()
+    await server.start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{tmp_path / 'k.sqlite3'}",
+        "TELEGRAM_BOT_TOKEN": server.token,
+        "TELEGRAM_API_BASE": server.url,
+        "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/hook",
+    }
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run",
+            env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            _, stderr = await process.communicate()
+        assert process.returncode == 2
+        assert "TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL" in stderr.decode()
+        assert server.calls == [] and server.webhook is None
+    finally:
         await server.stop()
 
 

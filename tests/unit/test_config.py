@@ -44,3 +44,19 @@ def test_blank_telegram_variables_mean_not_set() -> None:
     assert token is not None and "123:abc" not in repr(token)  # never printed by accident
     with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_LISTEN: expected HOST:PORT"):
         load_settings(_env_file=None, telegram_webhook_listen="8443")
+
+
+def test_webhook_mode_needs_a_strong_secret_and_listens_on_loopback_by_default() -> None:
+    url = "https://bot.example.com/telegram/hook"
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET is required"):
+        load_settings(_env_file=None, telegram_webhook_url=url)
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET is required"):
+        load_settings(_env_file=None, telegram_webhook_url=url, telegram_webhook_secret=" ")
+    for weak in ("short", "has spaces in it, 123456", "x" * 257):
+        with pytest.raises(ConfigError, match="16-256 characters"):
+            load_settings(_env_file=None, telegram_webhook_url=url, telegram_webhook_secret=weak)
+    settings = load_settings(
+        _env_file=None, telegram_webhook_url=url, telegram_webhook_secret="a" * 16 + "-_09"
+    )
+    assert settings.telegram_webhook_listen == "127.0.0.1:8443"
+    assert load_settings(_env_file=None).telegram_webhook_secret is None  # polling needs none
