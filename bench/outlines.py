@@ -33,8 +33,9 @@ from openai.types.chat import ChatCompletion
 from bot.app import App
 from bot.config import load_settings
 from bot.core.clock import ManualClock
+from bot.domain.outlines import OutlineRequest
 from bot.platforms.console import ConsolePlatform
-from bot.services.outlines import OutlineRequest, load_profiles
+from bot.services.outlines import load_profiles
 from storage.models import Campaign, Outline
 from tests.factories import enroll_creators
 

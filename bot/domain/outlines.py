@@ -3,7 +3,10 @@
 One brief becomes a different outline per creator. Each creator gets an *angle* (first-person
 review, tutorial, store visit …) fitted to their kind, platform and niches and balanced across
 the campaign; a generated outline is checked against the brief (required hashtags, disclosure,
-the don'ts) and compared with the campaign's other outlines by character n-grams.
+the don'ts) and compared with the campaign's other outlines by character n-grams. Also the
+no-I/O halves of the generators (bot/services/outline_generators.py): what a generator is
+asked (`OutlineRequest`), the data sections of a prompt, and the template generator's outline
+composed from a phrase kit.
 Words shown to people live in content_templates/<locale>/outlines/; here only codes and rules.
 """
 
@@ -11,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from string import Formatter
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -433,6 +438,137 @@ def closest(
         if score > best:
             best_id, best = other_id, score
     return best_id, best
+
+
+# --- what a generator is asked ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutlineRequest:
+    campaign_code: str
+    campaign_name: str
+    spec: Mapping[str, Any]
+    profile: CreatorProfile
+    angle: str
+    locale: str
+    variant: int = 0  # another try for the same creator and angle phrases it differently
+
+    @property
+    def rules(self) -> BriefRules:
+        return BriefRules.from_spec(self.spec)
+
+
+# --- prompt data --------------------------------------------------------------------------------
+
+
+def prompt_data(value: Any) -> str:
+    """JSON for a data section. `<` and `>` are escaped, so creator text can never close the
+    section it sits in (`</creator_profile>` inside a handle stays inert)."""
+    text = json.dumps(value, ensure_ascii=False, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def brief_data(request: OutlineRequest) -> dict[str, Any]:
+    """The brief as the prompt shows it: the same for every creator of a campaign."""
+    spec = request.spec
+    hashtags = spec.get("hashtags", {})
+    return {
+        "campaign": request.campaign_name,
+        "product": spec.get("product", ""),
+        "key_messages": list(spec.get("key_messages", [])),
+        "dos": list(spec.get("dos", [])),
+        "donts": list(spec.get("donts", [])),
+        "required_hashtags": list(hashtags.get("required", [])),
+        "optional_hashtags": list(hashtags.get("optional", [])),
+        "mentions": list(spec.get("mentions", [])),
+        "disclosure": spec.get("disclosure", ""),
+        "platforms": list(spec.get("platforms", [])),
+    }
+
+
+def profile_data(p: CreatorProfile) -> dict[str, Any]:
+    """The creator's own words the prompt carries, as data (see `prompt_data`)."""
+    return {
+        "name": p.name,
+        "city": p.city,
+        "niches": list(p.niches),
+        "handle": p.handle,
+        "followers": p.followers,
+        "tier": p.tier,
+    }
+
+
+# --- the template generator's outline ---------------------------------------------------------
+
+
+class OutlineKit(Protocol):
+    """One locale's phrases (content_templates/<locale>/outlines/_kit.j2): per angle its
+    titles, hooks, beats and shot; voices per creator kind; shots per format; calls to action."""
+
+    angles: Mapping[str, Mapping[str, Any]]
+    voice: Mapping[str, Sequence[str]]
+    shots: Mapping[str, Sequence[str]]
+    ctas: Sequence[str]
+    kos_ctas: Sequence[str]
+    always_avoid: Sequence[str]
+
+
+class _Blank(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill_pattern(pattern: str, values: Mapping[str, str]) -> str:
+    # Only plain {name} fields are ours; the values (creator text) are never parsed as patterns.
+    names = {name for _, name, _, _ in Formatter().parse(pattern) if name}
+    return pattern.format_map(_Blank({n: values.get(n, "") for n in names})).strip()
+
+
+def compose_outline(
+    request: OutlineRequest, kit: OutlineKit, platform_names: Mapping[str, str]
+) -> OutlineDraft:
+    """The brief × the angle's phrases × the profile. Seeded per creator, angle and try, so
+    the same request gives the same outline and another try a different one."""
+    spec, p = request.spec, request.profile
+    rng = random.Random(f"{p.creator_id}:{request.angle}:{request.variant}")
+    messages = list(spec.get("key_messages", [])) or [spec.get("product", "")]
+    shift = rng.randrange(len(messages))
+    messages = messages[shift:] + messages[:shift]
+    values = {
+        "product": spec.get("product") or request.campaign_name,
+        "campaign": request.campaign_name,
+        "city": p.city,
+        "niche": rng.choice(p.niches) if p.niches else "",
+        "platform": platform_names.get(p.platform, p.platform),
+        "message": messages[0],
+        "message2": messages[1 % len(messages)],
+        "do": (spec.get("dos") or [""])[0],
+    }
+    phrases = kit.angles[request.angle]
+    titles = [fill_pattern(t, values) for t in rng.sample(phrases["titles"], 3)]
+    beats = [fill_pattern(b, values) for b in phrases["beats"]][:5]
+    if len(beats) > 4 and rng.random() < 0.5:
+        beats.pop(rng.randrange(1, len(beats) - 1))  # a beat less, now and then
+    voice = kit.voice["kos" if p.kind == "kos" else "koc"]
+    key_messages = [fill_pattern(rng.choice(voice), {"message": m}) for m in messages]
+    shots = [fill_pattern(phrases["shot"], values)]
+    format_shots = list(kit.shots[p.format])
+    shots += rng.sample(format_shots, min(3, len(format_shots)))
+    ctas = list(kit.ctas) + (list(kit.kos_ctas) if p.kind == "kos" else [])
+    hashtags = list(spec.get("hashtags", {}).get("required", []))
+    optional = list(spec.get("hashtags", {}).get("optional", []))
+    hashtags += rng.sample(optional, min(2, len(optional)))
+    return OutlineDraft(
+        titles=titles,
+        hook=fill_pattern(rng.choice(phrases["hooks"]), values),
+        beats=beats,
+        key_messages=key_messages,
+        hashtags=hashtags,
+        disclosure=str(spec.get("disclosure", "")),
+        shots=shots,
+        cta=rng.choice(ctas),
+        avoid=[*spec.get("donts", []), *kit.always_avoid],
+    )
 
 
 def angle(code: str) -> Angle:

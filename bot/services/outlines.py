@@ -1,427 +1,54 @@
 """Central-kitchen outlines: one brief, a different outline for every creator.
 
-Two generators behind one interface (`OutlineGenerator`):
-
-- `LLMGenerator`: the `openai` client against any OpenAI-compatible endpoint (OpenAI, DeepSeek,
-  Qwen, vLLM, Ollama). Prompts are content_templates/prompts/*.j2, the campaign brief first (a
-  stable prefix providers cache), the creator last, as data. JSON output validated; one repair
-  attempt; retries with backoff on 429/5xx/timeouts; a concurrency limit; tokens and cost.
-- `TemplateGenerator`: the brief × the angle library × the profile, from
-  content_templates/<locale>/outlines/_kit.j2. Used with no API key, or while the model is down.
-
-`OutlineService` assigns angles (balanced across the campaign), regenerates an outline that
-comes out too close to another one with a different angle, stores every outline with its
-tokens and cost, and pre-generates for a whole campaign with progress reports.
+`OutlineService` is the use case: it picks the generator (bot/services/outline_generators.py:
+the LLM when configured and reachable, else the template generator, which says so), assigns
+angles balanced across the campaign, regenerates an outline that comes out too close to another
+one with a different angle, stores every outline with its tokens and cost, and pre-generates
+for a whole campaign with progress reports. The chat client is bot/services/llm.py; the pure
+rules (angles, schema, checks, similarity) are bot/domain/outlines.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import random
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from string import Formatter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from tortoise.transactions import in_transaction
 
 from bot.config import Settings
-from bot.core.render import TEMPLATES_DIR, Renderer
+from bot.core.render import Renderer
 from bot.domain.outlines import (
-    BriefRules,
     CreatorProfile,
     OutlineDraft,
-    OutlineProblem,
+    OutlineRequest,
     ShingleIndex,
     assign_angle,
     check_draft,
     comparable_text,
     pick_platform,
     shingles,
-    validate_output,
+)
+from bot.services.llm import LLMClient, LLMUnavailable, Usage, cost_micros
+from bot.services.outline_generators import (
+    LLM,
+    TEMPLATE,
+    Generated,
+    LLMGenerator,
+    OutlineInvalid,
+    PromptBook,
+    TemplateGenerator,
 )
 from storage.models import Campaign, Creator, Enrollment, Outline, SocialAccount
-
-if TYPE_CHECKING:  # the openai package takes half a second to import: only with a key
-    from openai.types.chat import ChatCompletion
 
 log = logging.getLogger(__name__)
 
 READY, SUPERSEDED, FAILED = "ready", "superseded", "failed"
-LLM, TEMPLATE = "llm", "template"
 NO_KEY, LLM_DOWN = "no_key", "llm_down"
-LANGUAGES = {"zh_CN": "Simplified Chinese (zh-CN)", "en": "English"}
-MAX_RETRY_AFTER_SECONDS = 60.0
-BREAKER_SECONDS = 30.0  # after the model was unreachable, templates stand in this long
-
-
-# --- what generators take and give ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OutlineRequest:
-    campaign_code: str
-    campaign_name: str
-    spec: Mapping[str, Any]
-    profile: CreatorProfile
-    angle: str
-    locale: str
-    variant: int = 0  # another try for the same creator and angle phrases it differently
-
-    @property
-    def rules(self) -> BriefRules:
-        return BriefRules.from_spec(self.spec)
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
-
-    def add(self, other: Usage) -> None:
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.calls += other.calls
-
-
-@dataclass
-class Generated:
-    draft: OutlineDraft
-    generator: str
-    model: str = ""
-    usage: Usage = field(default_factory=Usage)
-    fallback: str | None = None
-
-
-class OutlineInvalid(Exception):
-    """The model answered, twice, with something unusable: a clear failure, not a fallback."""
-
-    def __init__(self, problems: list[OutlineProblem], usage: Usage) -> None:
-        super().__init__("; ".join(f"{p.code} {p.detail}".strip() for p in problems))
-        self.problems = problems
-        self.usage = usage
-
-
-class LLMUnavailable(Exception):
-    """The endpoint could not be used (down, timing out, rate-limited past the retries,
-    refusing the key): templates stand in."""
-
-
-class OutlineGenerator(Protocol):
-    name: str
-
-    async def generate(self, request: OutlineRequest) -> Generated: ...
-
-
-# --- prompts ----------------------------------------------------------------------------------
-
-
-def _data(value: Any) -> str:
-    """JSON for a data section. `<` and `>` are escaped, so creator text can never close the
-    section it sits in (`</creator_profile>` inside a handle stays inert)."""
-    text = json.dumps(value, ensure_ascii=False, indent=1)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-class PromptBook:
-    """content_templates/prompts/: its own environment (prompts are not per locale)."""
-
-    def __init__(self, root: Any = TEMPLATES_DIR / "prompts") -> None:
-        self.env = Environment(
-            loader=FileSystemLoader(root),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            autoescape=False,
-            auto_reload=False,
-        )
-        self.env.filters["data"] = _data
-        self._systems: dict[tuple[str, str, str], str] = {}
-        self.angles = self.env.get_template("_angles.j2").module
-
-    @staticmethod
-    def brief(request: OutlineRequest) -> dict[str, Any]:
-        spec = request.spec
-        hashtags = spec.get("hashtags", {})
-        return {
-            "campaign": request.campaign_name,
-            "product": spec.get("product", ""),
-            "key_messages": list(spec.get("key_messages", [])),
-            "dos": list(spec.get("dos", [])),
-            "donts": list(spec.get("donts", [])),
-            "required_hashtags": list(hashtags.get("required", [])),
-            "optional_hashtags": list(hashtags.get("optional", [])),
-            "mentions": list(spec.get("mentions", [])),
-            "disclosure": spec.get("disclosure", ""),
-            "platforms": list(spec.get("platforms", [])),
-        }
-
-    def system(self, request: OutlineRequest) -> str:
-        """The same text for every creator of a campaign (rendered once per brief)."""
-        brief = self.brief(request)
-        key = (request.campaign_code, request.locale, json.dumps(brief, sort_keys=True))
-        if key not in self._systems:
-            if len(self._systems) > 256:
-                self._systems.clear()
-            self._systems[key] = self._render_system(request, brief)
-        return self._systems[key]
-
-    def _render_system(self, request: OutlineRequest, brief: dict[str, Any]) -> str:
-        return self.env.get_template("outline_system.j2").render(
-            brief=brief,
-            language=LANGUAGES.get(request.locale, LANGUAGES["zh_CN"]),
-            formats="video: shots; note: cover and images; post: photos; article: images per "
-            "section; review: photos",
-        )
-
-    def user(self, request: OutlineRequest) -> str:
-        p = request.profile
-        profile = {
-            "name": p.name,
-            "city": p.city,
-            "niches": list(p.niches),
-            "handle": p.handle,
-            "followers": p.followers,
-            "tier": p.tier,
-        }
-        kind_note = "KOC (a real user)" if p.kind == "koc" else f"KOS ({p.kos_type or 'sales'})"
-        return self.env.get_template("outline_user.j2").render(
-            angle=request.angle,
-            angles=self.angles,
-            platform=p.platform,
-            format=p.format,
-            kind_note=kind_note,
-            profile=profile,
-        )
-
-    def messages(self, request: OutlineRequest) -> list[dict[str, str]]:
-        return [
-            {"role": "system", "content": self.system(request)},
-            {"role": "user", "content": self.user(request)},
-        ]
-
-    def repair(self, problems: list[OutlineProblem]) -> str:
-        return self.env.get_template("outline_repair.j2").render(problems=problems)
-
-
-# --- the LLM generator ------------------------------------------------------------------------
-
-
-def cost_micros(usage: Usage, settings: Settings) -> int:
-    """Prices are per million tokens, so a token costs `price` millionths: exact in Decimal."""
-    cost = (
-        Decimal(usage.prompt_tokens) * settings.openai_price_input_per_mtok
-        + Decimal(usage.completion_tokens) * settings.openai_price_output_per_mtok
-    )
-    return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return min(max(float(value) * scale, 0.0), MAX_RETRY_AFTER_SECONDS)
-        except ValueError:
-            continue
-    return None
-
-
-class LLMGenerator:
-    name = LLM
-
-    def __init__(
-        self,
-        settings: Settings,
-        prompts: PromptBook,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        assert settings.openai_api_key is not None
-        # imported here: the package takes half a second to load, and only a key needs it
-        import openai
-        from openai.types.chat import ChatCompletion
-
-        self.completion_type: type[ChatCompletion] = ChatCompletion
-        self.retryable: tuple[type[Exception], ...] = (
-            openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError
-        )  # fmt: skip
-        self.refused: type[Exception] = openai.APIStatusError  # 400/401/403/404
-        self.settings = settings
-        self.prompts = prompts
-        self.sleep = sleep
-        self.model = settings.openai_model
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,  # None: api.openai.com
-            timeout=settings.openai_timeout_seconds,
-            max_retries=0,  # retries are ours: counted, logged, honouring retry-after
-        )
-        self.semaphore = asyncio.Semaphore(settings.openai_concurrency)
-        self.down_until = 0.0
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    @property
-    def is_down(self) -> bool:
-        return time.monotonic() < self.down_until
-
-    async def generate(self, request: OutlineRequest) -> Generated:
-        if self.is_down:
-            raise LLMUnavailable("recently unreachable")
-        usage = Usage()
-        messages = self.prompts.messages(request)
-        answer = await self._complete(messages, usage)
-        checked = validate_output(answer, request.rules)
-        if not checked.ok:
-            log.info("outline for creator %s needs repair: %s", request.profile.creator_id,
-                     [p.code for p in checked.problems])  # fmt: skip
-            messages += [
-                {"role": "assistant", "content": answer},
-                {"role": "user", "content": self.prompts.repair(checked.problems)},
-            ]
-            answer = await self._complete(messages, usage)
-            checked = validate_output(answer, request.rules)
-            if not checked.ok:
-                raise OutlineInvalid(checked.problems, usage)
-        assert checked.draft is not None
-        return Generated(checked.draft, LLM, self.model, usage)
-
-    async def _request(self, messages: list[dict[str, str]]) -> ChatCompletion:
-        """POST /chat/completions through the client (auth, base URL, timeout, typed errors).
-
-        `client.chat.completions.create(...)` would first walk its TypedDict annotations to
-        transform `messages`, about a millisecond of CPU per call; at a batch's concurrency
-        that CPU, not the endpoint, sets the pace. The body here is plain JSON already, so it
-        goes through the client's generic `post` with the same typed response."""
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.settings.openai_temperature,
-            "max_tokens": self.settings.openai_max_tokens,
-            "response_format": {"type": "json_object"},
-        }
-        return await self.client.post(
-            "/chat/completions", body=body, cast_to=self.completion_type
-        )
-
-    async def _complete(self, messages: list[dict[str, str]], usage: Usage) -> str:
-        retries = self.settings.openai_max_retries
-        for attempt in range(retries + 1):
-            try:
-                async with self.semaphore:
-                    response = await self._request(messages)
-            except self.retryable as exc:
-                if attempt == retries:
-                    self.down_until = time.monotonic() + BREAKER_SECONDS
-                    raise LLMUnavailable(f"{type(exc).__name__} after {attempt + 1} tries") from exc
-                delay = _retry_after(exc)
-                if delay is None:
-                    base = self.settings.openai_retry_base_seconds * 2**attempt
-                    delay = base * (0.5 + random.random() / 2)
-                log.warning("LLM call failed (%s), retry %d in %.2fs",
-                            type(exc).__name__, attempt + 1, delay)  # fmt: skip
-                await self.sleep(delay)
-                continue
-            except self.refused as exc:  # retrying will not help
-                self.down_until = time.monotonic() + BREAKER_SECONDS
-                raise LLMUnavailable(f"HTTP {exc.status_code}") from exc  # type: ignore[attr-defined]
-            # The slot just freed goes to the next call before this answer is checked and
-            # stored: the worker waiting for it runs first, in the event loop's FIFO order.
-            await asyncio.sleep(0)
-            usage.calls += 1
-            if response.usage is not None:
-                usage.prompt_tokens += response.usage.prompt_tokens or 0
-                usage.completion_tokens += response.usage.completion_tokens or 0
-            if not response.choices:
-                return ""
-            return response.choices[0].message.content or ""
-        raise AssertionError("unreachable")
-
-
-# --- the template generator -------------------------------------------------------------------
-
-
-class _Blank(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def _fill(pattern: str, values: Mapping[str, str]) -> str:
-    # Only plain {name} fields are ours; the values (creator text) are never parsed as patterns.
-    names = {name for _, name, _, _ in Formatter().parse(pattern) if name}
-    return pattern.format_map(_Blank({n: values.get(n, "") for n in names})).strip()
-
-
-class TemplateGenerator:
-    name = TEMPLATE
-
-    def __init__(self, renderer: Renderer) -> None:
-        self.renderer = renderer
-
-    def kit(self, locale: str) -> Any:
-        env = self.renderer.env(self.renderer.locale_or_default(locale))
-        return env.get_template("outlines/_kit.j2").module
-
-    async def generate(self, request: OutlineRequest) -> Generated:
-        return Generated(self.compose(request), TEMPLATE)
-
-    def compose(self, request: OutlineRequest) -> OutlineDraft:
-        kit, spec, p = self.kit(request.locale), request.spec, request.profile
-        rng = random.Random(f"{p.creator_id}:{request.angle}:{request.variant}")
-        messages = list(spec.get("key_messages", [])) or [spec.get("product", "")]
-        shift = rng.randrange(len(messages))
-        messages = messages[shift:] + messages[:shift]
-        platform_names = self.renderer.env(self.renderer.locale_or_default(request.locale))
-        names = platform_names.globals["names"].platforms  # type: ignore[attr-defined]
-        values = {
-            "product": spec.get("product") or request.campaign_name,
-            "campaign": request.campaign_name,
-            "city": p.city,
-            "niche": rng.choice(p.niches) if p.niches else "",
-            "platform": names.get(p.platform, p.platform),
-            "message": messages[0],
-            "message2": messages[1 % len(messages)],
-            "do": (spec.get("dos") or [""])[0],
-        }
-        angle = kit.angles[request.angle]
-        titles = [_fill(t, values) for t in rng.sample(angle["titles"], 3)]
-        beats = [_fill(b, values) for b in angle["beats"]][:5]
-        if len(beats) > 4 and rng.random() < 0.5:
-            beats.pop(rng.randrange(1, len(beats) - 1))  # a beat less, now and then
-        voice = kit.voice["kos" if p.kind == "kos" else "koc"]
-        key_messages = [_fill(rng.choice(voice), {"message": m}) for m in messages]
-        shots = [_fill(angle["shot"], values)]
-        format_shots = list(kit.shots[p.format])
-        shots += rng.sample(format_shots, min(3, len(format_shots)))
-        ctas = list(kit.ctas) + (list(kit.kos_ctas) if p.kind == "kos" else [])
-        hashtags = list(spec.get("hashtags", {}).get("required", []))
-        optional = list(spec.get("hashtags", {}).get("optional", []))
-        hashtags += rng.sample(optional, min(2, len(optional)))
-        return OutlineDraft(
-            titles=titles,
-            hook=_fill(rng.choice(angle["hooks"]), values),
-            beats=beats,
-            key_messages=key_messages,
-            hashtags=hashtags,
-            disclosure=str(spec.get("disclosure", "")),
-            shots=shots,
-            cta=rng.choice(ctas),
-            avoid=[*spec.get("donts", []), *kit.always_avoid],
-        )
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -490,7 +117,7 @@ class OutlineService:
         self.prompts = PromptBook()
         self.template = TemplateGenerator(renderer)
         self.llm: LLMGenerator | None = (
-            LLMGenerator(settings, self.prompts) if settings.openai_api_key else None
+            LLMGenerator(LLMClient(settings), self.prompts) if settings.openai_api_key else None
         )
         self.running: set[int] = set()  # campaigns with a batch in progress
 
@@ -817,4 +444,3 @@ async def load_profiles(campaign: Campaign, creator_ids: list[int]) -> dict[int,
             locale=c["person__locale"],
         )
     return profiles
-

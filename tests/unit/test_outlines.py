@@ -17,6 +17,7 @@ from bot.domain.outlines import (
     BriefRules,
     CreatorProfile,
     OutlineDraft,
+    OutlineRequest,
     ShingleIndex,
     assign_angle,
     check_draft,
@@ -32,7 +33,8 @@ from bot.domain.outlines import (
     similarity,
     validate_output,
 )
-from bot.services.outlines import OutlineRequest, PromptBook, TemplateGenerator, Usage, cost_micros
+from bot.services.llm import Usage, cost_micros
+from bot.services.outline_generators import PromptBook, TemplateGenerator
 
 SPEC = {
     "product": "ACME E7 电动车",
