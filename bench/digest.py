@@ -41,8 +41,8 @@ from tortoise.context import require_context
 from bot.app import App
 from bot.core.clock import ManualClock
 from bot.core.messages import ChatRef
+from bot.domain.audience import Audience
 from bot.domain.campaign_spec import CampaignSpec
-from bot.services.broadcasts import Audience
 from bot.services.digests import campaign_digest, chart_series, render_digest
 from storage.models import Brand, Broadcast, BroadcastRecipient, Campaign, Person
 from tests.conftest import AFTER_EMBARGO, SCRIPTS, make_settings
@@ -229,7 +229,7 @@ async def digest(dialect: str, creators: int, posts: int) -> None:
                     compute, figures = await best_of(3, lambda: campaign_digest(campaign, now))
                     charting, series = await best_of(3, lambda: chart_series(campaign, now))
                     text, _ = await best_of(
-                        1, lambda: render_digest(app, app.settings.locale, None, now)
+                        1, lambda: render_digest(app.renderer, app.settings.locale, None, now)
                     )
                 except Exception as exc:  # printed, not raised: a bench reports
                     failed = f"{type(exc).__name__}: {exc}"

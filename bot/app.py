@@ -8,11 +8,18 @@ from datetime import timedelta
 
 from bot.config import Settings
 from bot.core.clock import Clock, SystemClock
+from bot.core.context import Kernel
 from bot.core.dispatcher import Dispatcher
 from bot.core.flows import FlowEngine
 from bot.core.outbox import Outbox
 from bot.core.registry import REGISTRY, Registry
 from bot.core.render import Renderer
+from bot.core.speaker import Speaker
+from bot.flows.broadcast import BroadcastFlow
+from bot.flows.campaign_wizard import CampaignWizard
+from bot.flows.metrics_import import MetricsImport
+from bot.flows.onboarding import Onboarding
+from bot.flows.review import RejectReason
 from bot.services.broadcasts import BroadcastService
 from bot.services.budget import BudgetNotices
 from bot.services.digests import DigestService
@@ -20,6 +27,7 @@ from bot.services.outlines import OutlineService
 from bot.services.resolver import ResolverService
 from bot.services.timeline import TimelineService
 from storage import db
+from storage.kernel import sql_ports
 
 HANDLER_MODULES = (
     "bot.handlers.general",
@@ -36,20 +44,13 @@ HANDLER_MODULES = (
     "bot.handlers.disputes",
     "bot.handlers.points",
 )
-FLOW_MODULES = (
-    "bot.flows.onboarding",
-    "bot.flows.campaign_wizard",
-    "bot.flows.review",
-    "bot.flows.metrics_import",
-    "bot.flows.broadcast",
-)
 
 
 def load_handlers() -> Registry:
     """Handlers register themselves on import, into the one registry."""
     for module in HANDLER_MODULES:
         importlib.import_module(module)
-    return REGISTRY
+    return Registry(REGISTRY)
 
 
 @dataclass
@@ -60,18 +61,44 @@ class App:
     def __post_init__(self) -> None:
         self.registry = load_handlers()
         self.renderer = Renderer(self.settings.locale)
-        self.outbox = Outbox(self.clock)
-        self.flows = FlowEngine(ttl=timedelta(minutes=self.settings.flow_ttl_minutes))
-        for module in FLOW_MODULES:
-            self.flows.register(importlib.import_module(module).FLOW)
-        self.dispatcher = Dispatcher(self)
+        self.ports = sql_ports()
+        self.outbox = Outbox(self.clock, self.ports.outbox, self.ports.people)
+        self.speaker = Speaker(self.outbox, self.renderer, self.ports.people, self.ports.messages)
+        self.flows = FlowEngine(
+            timedelta(minutes=self.settings.flow_ttl_minutes), self.ports.conversations
+        )
+        self.kernel = Kernel(self.speaker, self.flows, self.clock, self.settings)
         self.outlines = OutlineService(self.settings, self.renderer)
         self.database = db.Database(self.settings.database_url)
         self.timeline = TimelineService(self)
         self.broadcasts = BroadcastService(self)
-        self.digests = DigestService(self)
+        self.digests = DigestService(self.clock, self.speaker, self.settings)
         self.resolver = ResolverService(self)  # short links, off unless LINK_RESOLVE
-        self.budget = BudgetNotices(self)  # budget alerts from the ledger to managers
+        self.budget = BudgetNotices(self.speaker.to_person)  # budget alerts to the managers
+        for flow in (
+            Onboarding(),
+            CampaignWizard(),
+            RejectReason(),
+            MetricsImport(),
+            BroadcastFlow(self.broadcasts),
+        ):
+            self.flows.register(flow)
+        self.dispatcher = Dispatcher(
+            self.kernel,
+            self.registry,
+            self.ports.people,
+            self.ports.messages,
+            self.outbox,
+            dependencies={
+                "registry": self.registry,
+                "renderer": self.renderer,
+                "outbox": self.outbox,
+                "outlines": self.outlines,
+                "timeline": self.timeline,
+                "broadcasts": self.broadcasts,
+                "digests": self.digests,
+            },
+        )
 
     async def start(self) -> None:
         await db.migrate(self.settings.database_url)

@@ -57,7 +57,9 @@ async def _seed(app: App) -> None:
     brand, _ = await campaigns.ensure_brand(BRAND)
     manager = await _person(MANAGER, app)
     await people.grant(manager, Role.MANAGER, brand, None)
-    caller = await people.caller_for(manager, PlatformUser("console", MANAGER))
+    caller = await app.ports.people.identify(
+        PlatformUser("console", MANAGER), MANAGER, now, app.settings.admin_ids
+    )
     tz = app.settings.tz
     spec = validate_spec(
         {

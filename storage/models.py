@@ -5,12 +5,30 @@ Money is integer minor units (fen) with a currency; times are stored in UTC.
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from tortoise import fields
+from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.models import Model
 
 from bot.core.clock import Clock, SystemClock
+from bot.domain.statuses import (
+    BroadcastStatus,
+    CampaignStatus,
+    CreatorKind,
+    CreatorStatus,
+    DisputeStatus,
+    EnrollmentStatus,
+    EntryKind,
+    OutboxStatus,
+    OutlineStatus,
+    PushStatus,
+    RecipientStatus,
+    ResolveStatus,
+    SettlementStatus,
+    SubmissionStatus,
+)
 
 _clock: Clock = SystemClock()
 
@@ -23,6 +41,32 @@ def set_clock(clock: Clock) -> None:
 
 def now() -> Any:
     return _clock.now()
+
+
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+class _EnumCharField(CharEnumFieldInstance):
+    """tortoise's CharEnumField, described to migrations as the plain CharField the column is.
+
+    The column stays varchar(max_length) holding the values; rows read back as members. aerich
+    would otherwise see a new field type and a generated comment, and emit an ALTER COLUMN
+    (which SQLite cannot run) and a COMMENT for a column that does not change."""
+
+    def __init__(self, enum_type: type[StrEnum], max_length: int, **kwargs: Any) -> None:
+        super().__init__(enum_type, max_length=max_length, **kwargs)
+        self.description = kwargs.get("description")  # no generated list of members
+
+    def describe(self, serializable: bool) -> dict:
+        desc = super().describe(serializable)
+        if serializable:
+            desc["field_type"] = fields.CharField.__name__
+        return desc
+
+
+def enum_field(enum_type: type[EnumT], max_length: int, **kwargs: Any) -> fields.Field[EnumT]:
+    """A column holding one of `enum_type`'s values (bot.domain.statuses)."""
+    return _EnumCharField(enum_type, max_length, **kwargs)  # type: ignore[return-value]
 
 
 class TimestampedModel(Model):
@@ -95,7 +139,7 @@ class Campaign(TimestampedModel):
         "models.Brand", related_name="campaigns", on_delete=fields.RESTRICT
     )
     name = fields.CharField(max_length=200)
-    status = fields.CharField(max_length=16, default="live")
+    status = enum_field(CampaignStatus, max_length=16, default=CampaignStatus.LIVE)
     timezone = fields.CharField(max_length=64)
     event_at = fields.DatetimeField()
     embargo_at = fields.DatetimeField()
@@ -136,14 +180,14 @@ class Creator(TimestampedModel):
     person: fields.OneToOneRelation[Person] = fields.OneToOneField(
         "models.Person", related_name="creator", on_delete=fields.CASCADE
     )
-    kind = fields.CharField(max_length=8)  # koc | kos
+    kind = enum_field(CreatorKind, max_length=8)
     kos_type = fields.CharField(max_length=16, null=True)  # dealer | store | employee | agent
     city = fields.CharField(max_length=64)
     niches = fields.JSONField(default=list)
     tier = fields.CharField(max_length=8)
     points = fields.IntField(default=0)
     consent_at = fields.DatetimeField()
-    status = fields.CharField(max_length=16, default="active")
+    status = enum_field(CreatorStatus, max_length=16, default=CreatorStatus.ACTIVE)
 
     class Meta:
         table = "creators"
@@ -185,7 +229,7 @@ class Enrollment(TimestampedModel):
     creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
         "models.Creator", related_name="enrollments", on_delete=fields.CASCADE
     )
-    status = fields.CharField(max_length=16, default="active")
+    status = enum_field(EnrollmentStatus, max_length=16, default=EnrollmentStatus.ACTIVE)
     invite: fields.ForeignKeyNullableRelation[Invite] = fields.ForeignKeyField(
         "models.Invite", related_name="enrollments", null=True, on_delete=fields.SET_NULL
     )
@@ -208,7 +252,7 @@ class Submission(TimestampedModel):
     post_id = fields.CharField(max_length=128, null=True)
     # One post may be submitted once, by anyone, in any campaign.
     dedupe_key = fields.CharField(max_length=1100, unique=True)
-    status = fields.CharField(max_length=16, default="pending")  # pending | approved | rejected
+    status = enum_field(SubmissionStatus, max_length=16, default=SubmissionStatus.PENDING)
     flags = fields.JSONField(default=list)  # e.g. ["leak", "late"]
     reason = fields.TextField(null=True)
     decided_at = fields.DatetimeField(null=True)
@@ -224,9 +268,8 @@ class Submission(TimestampedModel):
     checks = fields.JSONField(default=list)
     posted_at = fields.DatetimeField(null=True)  # when the post id says it was published
     author = fields.CharField(max_length=200, null=True)  # the account the URL names
-    # Short links (bot.services.resolver): None for a full link; pending → resolved (a post) |
-    # not_post (a profile, another site) | failed (a redirect loop, too many timeouts).
-    resolve_status = fields.CharField(max_length=16, null=True)
+    # Short links (bot.services.resolver): None for a full link, else a ResolveStatus.
+    resolve_status = enum_field(ResolveStatus, max_length=16, null=True)
     resolved_url = fields.CharField(max_length=1000, null=True)  # where the short link led
     resolve_attempts = fields.IntField(default=0)
     # Fraud and quality flags on metrics (bot.domain.fraud): [{"code", "detail"}]; for review,
@@ -276,7 +319,7 @@ class LedgerEntry(TimestampedModel):
     submission: fields.ForeignKeyNullableRelation[Submission] = fields.ForeignKeyField(
         "models.Submission", related_name="ledger", null=True, on_delete=fields.RESTRICT
     )
-    kind = fields.CharField(max_length=16)  # accrual | adjustment | reversal | payout
+    kind = enum_field(EntryKind, max_length=16)
     amount_fen = fields.BigIntField()
     currency = fields.CharField(max_length=3)
     basis = fields.JSONField(default=dict)
@@ -318,7 +361,7 @@ class Settlement(TimestampedModel):
     last_entry_id = fields.BigIntField()
     total_fen = fields.BigIntField()
     currency = fields.CharField(max_length=3)
-    status = fields.CharField(max_length=16, default="closed")  # closed | paid
+    status = enum_field(SettlementStatus, max_length=16, default=SettlementStatus.CLOSED)
     closed_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="settlements_closed", null=True, on_delete=fields.SET_NULL
     )
@@ -359,7 +402,7 @@ class Dispute(TimestampedModel):
         "models.Submission", related_name="disputes", on_delete=fields.RESTRICT
     )
     text = fields.TextField()
-    status = fields.CharField(max_length=16, default="open")  # open | resolved
+    status = enum_field(DisputeStatus, max_length=16, default=DisputeStatus.OPEN)
     resolution = fields.TextField(null=True)
     amount_fen = fields.BigIntField(default=0)
     resolved_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
@@ -398,7 +441,7 @@ class Outline(TimestampedModel):
     creator: fields.ForeignKeyRelation[Creator] = fields.ForeignKeyField(
         "models.Creator", related_name="outlines", on_delete=fields.CASCADE
     )
-    status = fields.CharField(max_length=16, default="ready")  # ready | superseded | failed
+    status = enum_field(OutlineStatus, max_length=16, default=OutlineStatus.READY)
     angle = fields.CharField(max_length=32)
     platform = fields.CharField(max_length=32)
     locale = fields.CharField(max_length=8)
@@ -468,7 +511,7 @@ class OutboxMessage(TimestampedModel):
     platform = fields.CharField(max_length=16)
     chat_id = fields.CharField(max_length=64)
     payload = fields.JSONField()
-    status = fields.CharField(max_length=16, default="pending")  # pending | sent | failed
+    status = enum_field(OutboxStatus, max_length=16, default=OutboxStatus.PENDING)
     not_before = fields.DatetimeField()
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
@@ -503,7 +546,7 @@ class ScheduledPush(TimestampedModel):
     )
     kind = fields.CharField(max_length=32)
     due_at = fields.DatetimeField()
-    status = fields.CharField(max_length=16, default="pending")
+    status = enum_field(PushStatus, max_length=16, default=PushStatus.PENDING)
     sent_as = fields.CharField(max_length=32, null=True)  # a late GO goes out as late_go
     reason = fields.CharField(max_length=64, null=True)  # why skipped or converted
     fired_at = fields.DatetimeField(null=True)
@@ -530,8 +573,8 @@ class Broadcast(TimestampedModel):
         "models.Person", related_name="broadcasts", null=True, on_delete=fields.SET_NULL
     )
     template = fields.TextField()  # what the manager wrote (a sandboxed jinja2 template)
-    audience = fields.JSONField(default=dict)  # bot.services.broadcasts.Audience
-    status = fields.CharField(max_length=16, default="sending")
+    audience = fields.JSONField(default=dict)  # bot.domain.audience.Audience
+    status = enum_field(BroadcastStatus, max_length=16, default=BroadcastStatus.SENDING)
     total = fields.IntField(default=0)
     # Where the progress message lives (edited as it goes) and in which language.
     status_platform = fields.CharField(max_length=16)
@@ -563,7 +606,7 @@ class BroadcastRecipient(TimestampedModel):
     chat_id = fields.CharField(max_length=64, null=True)
     is_group = fields.BooleanField(default=False)
     text = fields.TextField(default="")
-    status = fields.CharField(max_length=16, default="pending")
+    status = enum_field(RecipientStatus, max_length=16, default=RecipientStatus.PENDING)
     outbox_id = fields.BigIntField(null=True)
     error = fields.TextField(null=True)
 

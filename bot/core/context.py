@@ -2,33 +2,64 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.core.identity import Caller
 from bot.core.messages import ChatRef, Choice, Incoming, OutFile, Outgoing
-from bot.services import people
-from bot.services.people import Caller
-from storage.models import ChoiceMenu, Person
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.config import Settings
+    from bot.core.clock import Clock
+    from bot.core.speaker import Speaker
+
+
+class FlowStarter(Protocol):
+    """The flow engine, as a handler sees it (bot.core.flows.FlowEngine)."""
+
+    async def start(self, ctx: Context, flow: type, data: dict[str, Any] | None = None) -> None:
+        ...
+
+
+@dataclass
+class Kernel:
+    """What every handler may use, built once by the app: one way to speak, the flows, the
+    clock, the settings and the bot's own handle on each platform."""
+
+    speaker: Speaker
+    flows: FlowStarter
+    clock: Clock
+    settings: Settings
+    bot_usernames: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Context:
-    app: App
+    kernel: Kernel
     incoming: Incoming
     caller: Caller
     args: str = ""
 
     @property
     def now(self) -> datetime:
-        return self.app.clock.now()
+        return self.kernel.clock.now()
+
+    @property
+    def settings(self) -> Settings:
+        return self.kernel.settings
 
     @property
     def locale(self) -> str:
-        return self.caller.locale or self.app.settings.locale
+        return self.caller.locale or self.settings.locale
+
+    def bot_username(self, platform: str | None = None) -> str | None:
+        """The bot's own handle on a platform (this message's by default), once known."""
+        return self.kernel.bot_usernames.get(platform or self.platform)
+
+    async def start_flow(self, flow: type, data: dict[str, Any] | None = None) -> None:
+        """Start a conversation by its class (a bot.core.flows.Flow): its first question now."""
+        await self.kernel.flows.start(self, flow, data)
 
     @property
     def platform(self) -> str:
@@ -43,7 +74,7 @@ class Context:
         return ChatRef(self.incoming.platform, self.incoming.user_id)
 
     def render(self, template: str, /, **data: Any) -> str:
-        return self.app.renderer.render(self.locale, template, **data)
+        return self.kernel.speaker.render(self.locale, template, **data)
 
     async def reply(
         self,
@@ -76,7 +107,7 @@ class Context:
                 text=self.render(
                     "errors/cannot_dm",
                     platform=self.platform,
-                    bot=self.app.bot_username(self.platform),
+                    bot=self.bot_username(),
                 ),
                 to_user=self.incoming.user_id,
                 reply_to=self.incoming.message_id,
@@ -99,13 +130,7 @@ class Context:
 
     async def notify(self, person_id: int, template: str, /, **data: Any) -> bool:
         """DM another person, in their language, where last seen; False if unreachable."""
-        identity = await people.reachable_identity(person_id)
-        if identity is None:
-            return False
-        person = await Person.get(id=person_id)
-        text = self.app.renderer.render(person.locale or self.app.settings.locale, template, **data)
-        await self.send_to(ChatRef(identity.platform, identity.user_id), identity.user_id, text)
-        return True
+        return await self.kernel.speaker.to_person(person_id, template, **data)
 
     async def send_to(
         self,
@@ -128,9 +153,7 @@ class Context:
             reply_to=reply_to,
             fallback=fallback,
         )
-        if to_user:
-            await remember_choices(chat, to_user, choices or [])
-        return (await self.app.outbox.put(message)).id
+        return await self.kernel.speaker.send(message, answers=True)
 
     async def edit(self, outbox_id: int, template: str, /, **data: Any) -> int:
         """Replace a message sent earlier in this chat (progress that updates in place)."""
@@ -138,27 +161,3 @@ class Context:
         return await self.send_to(
             self.incoming.chat, self.incoming.user_id, text, edit_of=outbox_id
         )
-
-
-async def remember_choices(chat: ChatRef, user_id: str, choices: list[Choice]) -> None:
-    """The newest message to a user decides what a bare number means; one without options
-    clears the old ones, so that "2000" typed as a follower count is never read as option 2000."""
-    key = {"platform": chat.platform, "chat_id": chat.chat_id, "user_id": user_id}
-    if choices:
-        await ChoiceMenu.update_or_create(defaults={"values": [c.value for c in choices]}, **key)
-    else:
-        await ChoiceMenu.filter(**key).delete()
-
-
-async def resolve_choice(incoming: Incoming) -> str | None:
-    """A bare number answers the last numbered options offered to this user in this chat."""
-    text = incoming.text.strip()
-    if not text.isdigit():
-        return None
-    menu = await ChoiceMenu.get_or_none(
-        platform=incoming.platform, chat_id=incoming.chat.chat_id, user_id=incoming.user_id
-    )
-    index = int(text) - 1
-    if menu is None or not 0 <= index < len(menu.values):
-        return None
-    return str(menu.values[index])

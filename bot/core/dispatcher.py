@@ -7,24 +7,21 @@ post-link catcher (groups) → fallback. Whatever a handler raises becomes a pol
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any
 
-from tortoise.exceptions import IntegrityError
-
-from bot.core.context import Context, resolve_choice
+from bot.core.context import Context, Kernel
 from bot.core.errors import UserError
 from bot.core.identity import PlatformUser, Role
-from bot.core.messages import ChatRef, Incoming, Outgoing
-from bot.core.registry import CommandMatch
+from bot.core.messages import ChatRef, Incoming
+from bot.core.outbox import Outbox
+from bot.core.ports import MessageLog, People
+from bot.core.registry import CommandMatch, Handler, Registry
 from bot.domain.text import clean_name, clean_text
-from bot.services import people
-from storage.models import ChatGroup, ProcessedMessage
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +29,31 @@ CANCEL_WORDS = ("/cancel", "取消", "cancel")
 
 
 class Dispatcher:
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.bot_usernames: dict[str, str] = {}  # platform → the bot's own username
+    """Handlers get the Context and, by parameter name, what `dependencies` holds under that
+    name (a service, the registry…), as aiogram injects its workflow data."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        registry: Registry,
+        people: People,
+        messages: MessageLog,
+        outbox: Outbox,
+        dependencies: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.registry = registry
+        self.people = people
+        self.messages = messages
+        self.outbox = outbox
+        self.dependencies = dict(dependencies or {})
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._wanted: dict[Handler, tuple[str, ...]] = {}
+
+    @property
+    def bot_usernames(self) -> dict[str, str]:
+        """platform → the bot's own username, as each adapter learns it."""
+        return self.kernel.bot_usernames
 
     async def handle(self, incoming: Incoming) -> None:
         # One message at a time per person and chat: their flow steps must not race.
@@ -51,38 +69,33 @@ class Dispatcher:
     async def welcome(self, chat: ChatRef, names: list[str]) -> None:
         """New members of a group: a welcome with the way in."""
         await self.group_seen(chat)
-        text = self.app.renderer.render(
-            self.app.settings.locale,
+        await self.kernel.speaker.to_chat(
+            chat,
             "general/welcome",
             names=[clean_name(name) for name in names],
             platform=chat.platform,
             bot=self.bot_usernames.get(chat.platform),
         )
-        await self.app.outbox.put(Outgoing(chat=chat, text=text))
-        await self.app.outbox.flush()
+        await self.outbox.flush()
 
     async def group_seen(self, chat: ChatRef) -> None:
-        await ChatGroup.get_or_create(
-            platform=chat.platform,
-            chat_id=chat.chat_id,
-            defaults={"title": (chat.title or chat.chat_id)[:200]},
-        )
+        await self.messages.group_seen(chat)
 
     async def _handle(self, incoming: Incoming) -> None:
         if not await self._first_time(incoming):
             log.info("dropped replayed message %s:%s", incoming.platform, incoming.message_id)
             return
         incoming = replace(incoming, text=clean_text(incoming.text))
-        settings = self.app.settings
-        caller = await people.identify(
+        settings = self.kernel.settings
+        caller = await self.people.identify(
             PlatformUser(incoming.platform, incoming.user_id),
             incoming.user_name,
-            self.app.clock.now(),
+            self.kernel.clock.now(),
             settings.admin_ids,
             username=incoming.username,
             in_private=not incoming.chat.is_group,
         )
-        ctx = Context(self.app, incoming, caller)
+        ctx = Context(self.kernel, incoming, caller)
         try:
             if incoming.chat.is_group:
                 await self.group_seen(incoming.chat)
@@ -98,33 +111,36 @@ class Dispatcher:
                 "handler failed (ref %s) on %s:%s", ref, incoming.platform, incoming.message_id
             )
             await ctx.reply("errors/internal", ref=ref)
-        await self.app.outbox.flush()
+        await self.outbox.flush()
 
     async def _first_time(self, incoming: Incoming) -> bool:
-        try:
-            await ProcessedMessage.create(
-                platform=incoming.platform,
-                chat_id=incoming.chat.chat_id,
-                message_id=incoming.message_id,
-            )
-        except IntegrityError:
-            return False
-        return True
+        return await self.messages.first_time(
+            incoming.platform, incoming.chat.chat_id, incoming.message_id
+        )
+
+    async def _chosen(self, incoming: Incoming) -> str | None:
+        """A bare number answers the last numbered options offered to this user here."""
+        text = incoming.text.strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 4:
+            return None
+        offered = await self.messages.offered_choices(incoming.chat, incoming.user_id)
+        index = int(text) - 1
+        return offered[index] if 0 <= index < len(offered) else None
 
     async def _route(self, ctx: Context) -> None:
         incoming = ctx.incoming
-        chosen = await resolve_choice(incoming)
+        chosen = await self._chosen(incoming)
         if chosen is not None:
             incoming = ctx.incoming = replace(incoming, text=chosen)
         text = incoming.text
-        flows = self.app.flows
+        flows = self.kernel.flows
 
         if text.lower() in CANCEL_WORDS:
             name = await flows.cancel(ctx)
             await ctx.reply("flows/cancelled" if name else "flows/nothing_to_cancel")
             return
 
-        match = self.app.registry.match(text, self.bot_usernames.get(incoming.platform))
+        match = self.registry.match(text, self.bot_usernames.get(incoming.platform))
         state = await flows.active(ctx)
         # An explicit slash command steps out of a flow (which waits); anything else answers it.
         if state is not None and not (match and text.startswith("/")):
@@ -137,8 +153,8 @@ class Dispatcher:
             await self._document(ctx)
             return
         if incoming.chat.is_group:
-            for catcher in self.app.registry.group_catchers:
-                if await catcher(ctx):
+            for catcher in self.registry.group_catchers:
+                if await self._call(catcher, ctx):
                     return
             if incoming.mentions_bot:
                 await ctx.reply("errors/not_understood")
@@ -155,18 +171,25 @@ class Dispatcher:
             await ctx.reply("errors/forbidden", name=match.spec.name, role=match.spec.role.value)
             return
         ctx.args = match.args
-        await match.spec.handler(ctx)
+        await self._call(match.spec.handler, ctx)
 
     async def _document(self, ctx: Context) -> None:
         attachment = ctx.incoming.attachments[0]
-        spec = self.app.registry.document_handler(attachment.name)
+        spec = self.registry.document_handler(attachment.name)
         if spec is None:
             await ctx.reply("errors/unknown_document", name=attachment.name)
             return
         if not ctx.caller.may(spec.role):
             await ctx.reply("errors/forbidden_document", role=spec.role.value)
             return
-        await spec.handler(ctx)
+        await self._call(spec.handler, ctx)
+
+    async def _call(self, handler: Handler, ctx: Context) -> Any:
+        """The handler with the Context and the dependencies its parameters name."""
+        wanted = self._wanted.get(handler)
+        if wanted is None:
+            wanted = self._wanted[handler] = tuple(inspect.signature(handler).parameters)[1:]
+        return await handler(ctx, **{name: self.dependencies[name] for name in wanted})
 
 
 __all__ = ["Dispatcher", "Role", "clean_text"]

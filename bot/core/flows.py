@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.core.errors import UserError
 from bot.core.messages import Incoming
-from storage.models import FlowState
+from bot.core.ports import Conversation, ConversationKey, Conversations
 
 if TYPE_CHECKING:
     from bot.core.context import Context
@@ -46,33 +46,35 @@ class Flow(ABC):
 
 
 class FlowEngine:
-    def __init__(self, ttl: timedelta) -> None:
+    def __init__(self, ttl: timedelta, conversations: Conversations) -> None:
         self.ttl = ttl
+        self.conversations = conversations
         self.flows: dict[str, Flow] = {}
 
     def register(self, flow: Flow) -> None:
         self.flows[flow.name] = flow
 
-    async def start(self, ctx: Context, name: str, data: dict[str, Any] | None = None) -> None:
-        flow = self.flows[name]
+    async def start(self, ctx: Context, flow: type, data: dict[str, Any] | None = None) -> None:
+        name = flow.name  # type: ignore[attr-defined]
+        started = self.flows[name]
         data = dict(data or {})
-        first = flow.steps[0]
-        await FlowState.update_or_create(
-            defaults={"flow": name, "step": first, "data": data, "expires_at": ctx.now + self.ttl},
-            **_key(ctx.incoming),
+        first = started.steps[0]
+        await self.conversations.put(
+            _key(ctx.incoming), Conversation(name, first, data, ctx.now + self.ttl)
         )
-        await flow.ask(ctx, first, data)
+        await started.ask(ctx, first, data)
 
-    async def active(self, ctx: Context) -> FlowState | None:
-        state = await FlowState.get_or_none(**_key(ctx.incoming))
+    async def active(self, ctx: Context) -> Conversation | None:
+        key = _key(ctx.incoming)
+        state = await self.conversations.get(key)
         if state is None:
             return None
         if state.expires_at <= ctx.now or state.flow not in self.flows:
-            await state.delete()
+            await self.conversations.delete(key)
             return None
         return state
 
-    async def handle(self, ctx: Context, state: FlowState, text: str) -> None:
+    async def handle(self, ctx: Context, state: Conversation, text: str) -> None:
         flow = self.flows[state.flow]
         data = dict(state.data)
         try:
@@ -81,26 +83,25 @@ class FlowEngine:
             await ctx.reply(invalid.template, **invalid.data)
             await flow.ask(ctx, state.step, data)
             return
+        key = _key(ctx.incoming)
         if next_step == DONE:
-            await state.delete()
+            await self.conversations.delete(key)
             await flow.finish(ctx, data)
             return
-        state.step, state.data, state.expires_at = next_step, data, ctx.now + self.ttl
-        await state.save(update_fields=["step", "data", "expires_at"])
+        await self.conversations.put(
+            key, Conversation(state.flow, next_step, data, ctx.now + self.ttl)
+        )
         await flow.ask(ctx, next_step, data)
 
     async def cancel(self, ctx: Context) -> str | None:
         """Drop the caller's flow in this chat; returns its name, None if there was none."""
-        state = await FlowState.get_or_none(**_key(ctx.incoming))
+        key = _key(ctx.incoming)
+        state = await self.conversations.get(key)
         if state is None:
             return None
-        await state.delete()
+        await self.conversations.delete(key)
         return state.flow
 
 
-def _key(incoming: Incoming) -> dict[str, str]:
-    return {
-        "platform": incoming.platform,
-        "chat_id": incoming.chat.chat_id,
-        "user_id": incoming.user_id,
-    }
+def _key(incoming: Incoming) -> ConversationKey:
+    return (incoming.platform, incoming.chat.chat_id, incoming.user_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 PLATFORMS = ("console", "telegram", "wechat")
@@ -52,3 +52,36 @@ class PlatformUser:
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.user_id}"
+
+
+@dataclass
+class Caller:
+    """The person behind an incoming message, with what they may do."""
+
+    person_id: int
+    name: str
+    locale: str | None
+    platform_user: PlatformUser
+    roles: dict[Role, set[int | None]] = field(default_factory=dict)  # role → brand ids
+    creator_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    def may(self, required: Role) -> bool:
+        if required is Role.ANYONE:
+            return True
+        if required is Role.CREATOR:
+            return self.creator_id is not None
+        return bool(SATISFIED_BY[required] & self.roles.keys())
+
+    def brand_ids(self, *roles: Role) -> set[int]:
+        """Brands on which the caller holds one of `roles` (admins: caller must look up all)."""
+        return {b for role in roles for b in self.roles.get(role, set()) if b is not None}
+
+    def manages(self, brand_id: int) -> bool:
+        return self.is_admin or brand_id in self.brand_ids(Role.MANAGER)
+
+    def can_view_brand(self, brand_id: int) -> bool:
+        return self.manages(brand_id) or brand_id in self.brand_ids(Role.BRAND)

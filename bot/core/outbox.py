@@ -17,16 +17,17 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.core.clock import Clock
+from bot.core.identity import PlatformUser
 from bot.core.messages import ChatRef, Outgoing
+from bot.core.ports import INTERRUPTED, OutboxRow, OutboxStore, People
 from bot.core.ratelimit import Limit, RateLimiter
-from storage.models import Identity, OutboxMessage
+from bot.domain.statuses import OutboxStatus
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
 IDLE_POLL_SECONDS = 1.0  # rows written by another process are picked up this often
-INTERRUPTED = "interrupted: the process stopped while sending; it may or may not have arrived"
 
 
 class DeliveryError(Exception):
@@ -57,8 +58,16 @@ class Sender(Protocol):
 
 
 class Outbox:
-    def __init__(self, clock: Clock, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        store: OutboxStore,
+        people: People,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.clock = clock
+        self.store = store
+        self.people = people
         self.senders: dict[str, Sender] = {}
         self.limiter = limiter or RateLimiter()
         self._lock = asyncio.Lock()
@@ -69,21 +78,22 @@ class Outbox:
         self.senders[platform] = sender
         self._wake.set()
 
-    async def put(self, message: Outgoing, not_before: datetime | None = None) -> OutboxMessage:
-        row = await OutboxMessage.create(
-            platform=message.chat.platform,
-            chat_id=message.chat.chat_id,
-            payload=message.to_payload(),
-            not_before=not_before or self.clock.now(),
+    async def put(self, message: Outgoing, not_before: datetime | None = None) -> OutboxRow:
+        row = await self.store.add(
+            message.chat.platform,
+            message.chat.chat_id,
+            message.to_payload(),
+            not_before or self.clock.now(),
         )
         self._wake.set()
         return row
 
+    async def get(self, row_id: int) -> OutboxRow | None:
+        return await self.store.get(row_id)
+
     async def recover(self) -> int:
         """At start: rows a crash caught mid-send are marked, never sent twice."""
-        return await OutboxMessage.filter(status="sending").update(
-            status="failed", error=INTERRUPTED
-        )
+        return await self.store.recover()
 
     async def flush(self) -> int:
         """Send every due message that fits the limits now, oldest first; returns how many."""
@@ -112,11 +122,7 @@ class Outbox:
             return 0, None
         sent, wait = 0, None
         async with self._lock:
-            due = await OutboxMessage.filter(
-                status="pending",
-                platform__in=list(self.senders),
-                not_before__lte=self.clock.now(),
-            ).order_by("id")
+            due = await self.store.due(list(self.senders), self.clock.now())
             held: set[tuple[str, str]] = set()  # chats with an earlier row held back: keep order
             for row in due:
                 if self._stopping:
@@ -132,11 +138,11 @@ class Outbox:
                     continue
                 delivered = await self._deliver(row, rules)
                 sent += delivered
-                if not delivered and row.status == "pending":
+                if not delivered and row.status == OutboxStatus.PENDING:
                     held.add(chat)
         return sent, wait
 
-    def _rules(self, row: OutboxMessage) -> list[tuple[Hashable, Limit]]:
+    def _rules(self, row: OutboxRow) -> list[tuple[Hashable, Limit]]:
         sender = self.senders[row.platform]
         limits = getattr(sender, "limits", None)
         payload_chat = row.payload["chat"]
@@ -147,35 +153,36 @@ class Outbox:
         ]
         return rules
 
-    async def _deliver(self, row: OutboxMessage, rules: list[tuple[Hashable, Limit]]) -> int:
+    async def _deliver(self, row: OutboxRow, rules: list[tuple[Hashable, Limit]]) -> int:
         message = Outgoing.from_payload(row.payload)
         message.outbox_id = row.id
         if message.edit_of is not None:
-            original = await OutboxMessage.get_or_none(id=message.edit_of)
-            if original is not None and original.status in ("pending", "sending"):
+            original = await self.store.get(message.edit_of)
+            unsettled = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+            if original is not None and original.status in unsettled:
                 return 0  # the original goes first; the edit waits for its message id
             # An original that failed or is gone: the edit is sent as a message of its own.
             message.edit_message_id = original.platform_message_id if original else None
-        row.status = "sending"
+        row.status = OutboxStatus.SENDING
         row.attempts += 1
-        await row.save(update_fields=["status", "attempts"])
+        await self.store.update(row, "status", "attempts")
         self.limiter.record(rules)
         try:
             message_id = await self.senders[row.platform].send(message)
         except Exception as exc:  # a sender bug must not stop the other deliveries
             await self._failed(row, message, rules, exc)
             return 0
-        row.status = "sent"
+        row.status = OutboxStatus.SENT
         row.sent_at = self.clock.now()
         row.error = None
         # An edit keeps the edited message's id, so that a later edit finds it again.
         row.platform_message_id = message_id or message.edit_message_id
-        await row.save(update_fields=["status", "sent_at", "error", "platform_message_id"])
+        await self.store.update(row, "status", "sent_at", "error", "platform_message_id")
         return 1
 
     async def _failed(
         self,
-        row: OutboxMessage,
+        row: OutboxRow,
         message: Outgoing,
         rules: list[tuple[Hashable, Limit]],
         exc: Exception,
@@ -186,17 +193,18 @@ class Outbox:
             row.attempts -= 1  # being asked to wait is not a failed attempt
             key = rules[0][0] if error.everywhere else rules[1][0]
             self.limiter.pause(key, error.retry_after)
-            row.status = "pending"
+            row.status = OutboxStatus.PENDING
         elif error.permanent or row.attempts >= MAX_ATTEMPTS:
-            row.status = "failed"
+            row.status = OutboxStatus.FAILED
         else:
-            row.status = "pending"
+            row.status = OutboxStatus.PENDING
             self.limiter.pause(rules[1][0], min(2.0 ** (row.attempts - 1), MAX_BACKOFF_SECONDS))
-        await row.save(update_fields=["attempts", "error", "status"])
+        await self.store.update(row, "attempts", "error", "status")
         log.warning("outbox %s to %s:%s failed: %s", row.id, row.platform, row.chat_id, row.error)
         if error.blocked and not message.chat.is_group:
-            await Identity.filter(platform=row.platform, user_id=row.chat_id).update(
-                blocked_at=self.clock.now()
-            )
-        if row.status == "failed" and message.fallback is not None:
+            await self.people.blocked(PlatformUser(row.platform, row.chat_id), self.clock.now())
+        if row.status == OutboxStatus.FAILED and message.fallback is not None:
             await self.put(Outgoing.from_payload(message.fallback))
+
+
+__all__ = ["INTERRUPTED", "DeliveryError", "Outbox", "Sender"]

@@ -1,8 +1,22 @@
-"""What services may ask of the core without knowing about chats or platforms."""
+"""What the kernel needs from the outside world, as protocols; `storage/kernel.py` implements
+them on the database, and tests may implement them in memory.
+
+The kernel (dispatcher, flows, outbox, speaker) imports nothing from services or storage:
+everything it reads or writes goes through these ports.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+
+from bot.core.identity import Caller, PlatformUser
+from bot.core.messages import ChatRef
+
+# (platform, chat id, user id): whose conversation, and where.
+ConversationKey = tuple[str, str, str]
 
 
 class Notify(Protocol):
@@ -12,3 +26,104 @@ class Notify(Protocol):
     that owes it: a crash can neither lose it after the change nor send it without it."""
 
     async def __call__(self, person_id: int, template: str, /, **data: Any) -> bool: ...
+
+
+class People(Protocol):
+    async def identify(
+        self,
+        user: PlatformUser,
+        display_name: str,
+        now: datetime,
+        bootstrap_admins: tuple[PlatformUser, ...],
+        username: str | None = None,
+        in_private: bool = False,
+    ) -> Caller:
+        """The caller behind a message (created on first contact); writing to the bot in
+        private means it is not blocked."""
+
+    async def reachable(self, person_id: int) -> PlatformUser | None:
+        """Where a person can be DMed: the identity they used last, unless it blocked the bot."""
+
+    async def locale_of(self, person_id: int) -> str | None: ...
+
+    async def blocked(self, user: PlatformUser, now: datetime) -> None:
+        """The user blocked the bot: no more DMs until they write again."""
+
+
+@dataclass
+class Conversation:
+    """A flow in progress: which one, at which step, with the answers so far."""
+
+    flow: str
+    step: str
+    data: dict[str, Any]
+    expires_at: datetime
+
+
+class Conversations(Protocol):
+    async def get(self, key: ConversationKey) -> Conversation | None: ...
+
+    async def put(self, key: ConversationKey, conversation: Conversation) -> None: ...
+
+    async def delete(self, key: ConversationKey) -> None: ...
+
+
+class MessageLog(Protocol):
+    async def first_time(self, platform: str, chat_id: str, message_id: str) -> bool:
+        """Record an inbound message; False when it was seen before (a replay)."""
+
+    async def group_seen(self, chat: ChatRef) -> None:
+        """Remember a group the bot is in."""
+
+    async def offer_choices(self, chat: ChatRef, user_id: str, values: list[str]) -> None:
+        """The newest numbered options for this user in this chat (none: forget the old)."""
+
+    async def offered_choices(self, chat: ChatRef, user_id: str) -> list[str]: ...
+
+
+INTERRUPTED = "interrupted: the process stopped while sending; it may or may not have arrived"
+
+
+@dataclass
+class OutboxRow:
+    """One outbound message as the outbox keeps it."""
+
+    id: int
+    platform: str
+    chat_id: str
+    payload: dict[str, Any]
+    status: str = "pending"
+    attempts: int = 0
+    error: str | None = None
+    platform_message_id: str | None = None
+    sent_at: datetime | None = None
+    not_before: datetime | None = None
+
+
+class OutboxStore(Protocol):
+    async def add(
+        self, platform: str, chat_id: str, payload: dict[str, Any], not_before: datetime
+    ) -> OutboxRow: ...
+
+    async def due(self, platforms: Sequence[str], now: datetime) -> list[OutboxRow]:
+        """Pending rows of these platforms whose time has come, oldest first."""
+
+    async def get(self, row_id: int) -> OutboxRow | None: ...
+
+    async def update(self, row: OutboxRow, *fields: str) -> None:
+        """Store these fields of the row."""
+
+    async def recover(self) -> int:
+        """Rows a crash caught mid-send become failed (never sent twice); how many."""
+
+    async def count(
+        self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None
+    ) -> int: ...
+
+
+@dataclass
+class Ports:
+    people: People
+    conversations: Conversations
+    messages: MessageLog
+    outbox: OutboxStore

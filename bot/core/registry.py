@@ -12,7 +12,8 @@ from bot.core.identity import Role
 if TYPE_CHECKING:
     from bot.core.context import Context
 
-Handler = Callable[["Context"], Awaitable[None]]
+# A handler takes the Context and, by parameter name, the services it needs (see Dispatcher).
+Handler = Callable[..., Awaitable[None]]
 Catcher = Callable[["Context"], Awaitable[bool]]
 
 _SLASH = re.compile(r"^/([A-Za-z][A-Za-z0-9_]*)(?:@(\S+))?(?:\s+(.*))?$", re.DOTALL)
@@ -43,10 +44,12 @@ class DocumentSpec:
     handler: Handler
 
 
-class Registry:
+class Router:
+    """One handler module's commands, documents and group catchers, declared where they are
+    written; the app composes the routers into one `Registry` (as aiogram's include_router)."""
+
     def __init__(self) -> None:
-        self.commands: dict[str, CommandSpec] = {}
-        self._keywords: dict[str, CommandSpec] = {}
+        self.commands: list[CommandSpec] = []
         self.documents: list[DocumentSpec] = []
         self.group_catchers: list[Catcher] = []
 
@@ -59,14 +62,8 @@ class Registry:
         in_groups: bool = True,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            if name in self.commands:
-                raise ValueError(f"command /{name} is registered twice")
             spec = CommandSpec(name, tuple(keywords), role, handler, hidden, in_groups)
-            self.commands[name] = spec
-            for keyword in keywords:
-                if keyword in self._keywords:
-                    raise ValueError(f"keyword {keyword} is registered twice")
-                self._keywords[keyword] = spec
+            self.commands.append(spec)
             return handler
 
         return register
@@ -82,6 +79,28 @@ class Registry:
         """A group message that is no command: a catcher returns True when it took it."""
         self.group_catchers.append(catcher)
         return catcher
+
+
+class Registry:
+    def __init__(self, *routers: Router) -> None:
+        self.commands: dict[str, CommandSpec] = {}
+        self._keywords: dict[str, CommandSpec] = {}
+        self.documents: list[DocumentSpec] = []
+        self.group_catchers: list[Catcher] = []
+        for router in routers:
+            self.include(router)
+
+    def include(self, router: Router) -> None:
+        for spec in router.commands:
+            if spec.name in self.commands:
+                raise ValueError(f"command /{spec.name} is registered twice")
+            self.commands[spec.name] = spec
+            for keyword in spec.keywords:
+                if keyword in self._keywords:
+                    raise ValueError(f"keyword {keyword} is registered twice")
+                self._keywords[keyword] = spec
+        self.documents.extend(router.documents)
+        self.group_catchers.extend(router.group_catchers)
 
     def match(self, text: str, bot_username: str | None = None) -> CommandMatch | None:
         """`/name[@bot] args` or `关键词 args`; None when the text is not a command at all."""
@@ -106,7 +125,8 @@ class Registry:
         return next((d for d in self.documents if lower.endswith(d.suffixes)), None)
 
 
-REGISTRY = Registry()
+# Transitional: handler modules not yet on a Router of their own register here.
+REGISTRY = Router()
 command = REGISTRY.command
 document = REGISTRY.document
 group_catcher = REGISTRY.group_catcher

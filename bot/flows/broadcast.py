@@ -11,14 +11,9 @@ from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.flows import Flow, InvalidAnswer
 from bot.core.messages import Choice
+from bot.domain.audience import Audience, AudienceError, Scope, parse_audience
 from bot.services import audit
-from bot.services.broadcasts import (
-    Audience,
-    parse_audience,
-    render_texts,
-    sample_variables,
-    targets,
-)
+from bot.services.broadcasts import BroadcastService, render_texts, sample_variables, targets
 from storage.models import Campaign
 
 CONFIRM_WORDS = ("确认", "确认发送", "发送", "confirm", "send", "yes", "y", "ok", "是")
@@ -34,7 +29,7 @@ async def zone_of(ctx: Context, data: dict[str, Any]) -> str:
     campaign = (
         await Campaign.get_or_none(id=data["campaign_id"]) if data.get("campaign_id") else None
     )
-    return campaign.timezone if campaign else ctx.app.settings.timezone
+    return campaign.timezone if campaign else ctx.settings.timezone
 
 
 def parse_schedule(text: str, zone: str) -> datetime | None:
@@ -54,12 +49,15 @@ class BroadcastFlow(Flow):
     name = "broadcast"
     steps = ("message", "audience", "confirm")
 
+    def __init__(self, broadcasts: BroadcastService) -> None:
+        self.broadcasts = broadcasts
+
     async def ask_message(self, ctx: Context, data: dict[str, Any]) -> None:
         await ctx.reply("broadcast/ask_message", campaign_code=data.get("campaign_code"))
 
     async def answer_message(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         try:  # shown now, with sample values: never half-way through the sending
-            await render_texts(text, [sample_variables()], ctx.app.settings)
+            await render_texts(text, [sample_variables()], ctx.settings)
         except UserError as error:
             raise InvalidAnswer(error.template, **error.data) from None
         data["source"] = text
@@ -67,7 +65,9 @@ class BroadcastFlow(Flow):
 
     async def ask_audience(self, ctx: Context, data: dict[str, Any]) -> None:
         campaign = data.get("campaign_code")
-        options = ["brand"] + (["campaign", "pending", "groups"] if campaign else [])
+        options = [Scope.BRAND] + (
+            [Scope.CAMPAIGN, Scope.PENDING, Scope.GROUPS] if campaign else []
+        )
         choices = [
             Choice(ctx.render("broadcast/scope_label", scope=o, campaign_code=campaign), o)
             for o in options
@@ -77,7 +77,7 @@ class BroadcastFlow(Flow):
     async def answer_audience(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         try:
             audience = parse_audience(text, data["brand_id"], data.get("campaign_id"))
-        except UserError as error:
+        except AudienceError as error:  # the domain's own error, said like any wrong answer
             raise InvalidAnswer(error.template, **error.data) from None
         if not await targets(audience):
             raise InvalidAnswer("broadcast/nobody")
@@ -88,7 +88,7 @@ class BroadcastFlow(Flow):
         found = await targets(Audience(**data["audience"]))
         reachable = [t for t in found if t.group is not None or t.identity is not None]
         first = (reachable or found)[0].variables
-        [sample] = await render_texts(data["source"], [first], ctx.app.settings)
+        [sample] = await render_texts(data["source"], [first], ctx.settings)
         choices = [
             Choice(ctx.render("broadcast/confirm_label"), "确认"),
             Choice(ctx.render("broadcast/cancel_label"), "取消"),
@@ -118,7 +118,7 @@ class BroadcastFlow(Flow):
         return None
 
     async def finish(self, ctx: Context, data: dict[str, Any]) -> None:
-        broadcast = await ctx.app.broadcasts.create(
+        broadcast = await self.broadcasts.create(
             brand_id=data["brand_id"],
             campaign_id=data.get("campaign_id"),
             person_id=ctx.caller.person_id,
@@ -141,7 +141,6 @@ class BroadcastFlow(Flow):
             zone = await zone_of(ctx, data)
             await ctx.reply("broadcast/scheduled", broadcast=broadcast, zone=zone)
             return
-        await ctx.app.broadcasts.drive()
+        await self.broadcasts.drive()
 
 
-FLOW = BroadcastFlow()

@@ -40,7 +40,7 @@ class CampaignWizard(Flow):
             choices = [Choice(ctx.render("wizard/option", value=v), v) for v in (CREATE, CANCEL)]
             await ctx.reply("wizard/confirm", data=data, choices=choices)
         else:
-            await ctx.reply(f"wizard/ask_{step}", data=data, timezone=ctx.app.settings.timezone)
+            await ctx.reply(f"wizard/ask_{step}", data=data, timezone=ctx.settings.timezone)
 
     async def answer_code(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         if not CODE_PATTERN.match(text):
@@ -141,7 +141,7 @@ class CampaignWizard(Flow):
             await ctx.reply("flows/cancelled")
             return
         try:
-            spec = validate_spec(data, ctx.app.settings.timezone)
+            spec = validate_spec(data, ctx.settings.timezone)
             campaign = await campaigns.create_campaign(spec, ctx.caller)
         except SpecError as error:
             await ctx.reply("campaigns/spec_problems", problems=error.problems, name="")
@@ -155,7 +155,7 @@ def _time(ctx: Context, text: str) -> str:
     if parsed is None:
         raise InvalidAnswer("wizard/bad_time", text=text[:40])
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ctx.app.settings.tz)
+        parsed = parsed.replace(tzinfo=ctx.settings.tz)
     return parsed.isoformat()
 
 
@@ -167,4 +167,3 @@ async def _brands(ctx: Context) -> list[Brand]:
     )
 
 
-FLOW = CampaignWizard()

@@ -38,4 +38,3 @@ class MetricsImport(Flow):
         )
 
 
-FLOW = MetricsImport()

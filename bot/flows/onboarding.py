@@ -10,9 +10,10 @@ from bot.core.flows import DONE, Flow, InvalidAnswer
 from bot.core.messages import Choice
 from bot.domain.metrics import parse_count
 from bot.domain.platforms import SOCIAL_PLATFORMS, normalize_platform
+from bot.domain.statuses import CreatorKind
 from bot.services import creators
 
-KINDS = ("koc", "kos")
+KINDS = tuple(CreatorKind)
 KOS_TYPES = ("dealer", "store", "employee", "agent")
 MAX_ACCOUNTS = 10
 MAX_NICHES = 10
@@ -40,7 +41,7 @@ class Onboarding(Flow):
 
     async def answer_kind(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         data["kind"] = _pick(ctx, "kind", KINDS, text)
-        return None if data["kind"] == "kos" else "city"
+        return None if data["kind"] == CreatorKind.KOS else "city"
 
     async def ask_kos_type(self, ctx: Context, data: dict[str, Any]) -> None:
         await ctx.reply("onboarding/ask_kos_type", choices=_options(ctx, "kos_type", KOS_TYPES))
@@ -146,4 +147,3 @@ def _pick(ctx: Context, question: str, values: tuple[str, ...], text: str) -> st
     raise InvalidAnswer("onboarding/bad_choice")
 
 
-FLOW = Onboarding()

@@ -1,4 +1,5 @@
-"""/reject ID without a reason: ask for it (the creator is told why)."""
+"""Deciding a submission, and /reject ID without a reason: ask for it (the creator is told
+why)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from bot.core.context import Context
 from bot.core.flows import Flow, InvalidAnswer
-from bot.handlers.submissions import decide
+from bot.services import submissions
 from bot.services.submissions import MAX_REASON
 
 
@@ -27,4 +28,13 @@ class RejectReason(Flow):
         await decide(ctx, data["id"], approve=False, reason=data["reason"])
 
 
-FLOW = RejectReason()
+async def decide(ctx: Context, submission_id: int, approve: bool, reason: str) -> None:
+    """Approve or reject; the manager hears the result and the creator is told."""
+    submission = await submissions.decide(ctx.caller, submission_id, approve, reason, ctx.now)
+    await ctx.reply("review/decided", submission=submission)
+    await ctx.notify(
+        submission.creator.person_id,  # type: ignore[attr-defined]
+        "review/creator_notice",
+        submission=submission,
+        campaign=submission.campaign,
+    )

@@ -8,8 +8,10 @@ from bot.core.identity import Role
 from bot.core.registry import command
 from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.ids import parse_id, possible_id
+from bot.domain.statuses import BroadcastStatus
+from bot.flows.broadcast import BroadcastFlow
 from bot.services import audit, campaigns
-from bot.services.broadcasts import SCHEDULED, SENDING
+from bot.services.broadcasts import BroadcastService
 from storage.models import Broadcast, Campaign
 
 CANCEL = ("cancel", "取消", "停止")
@@ -18,10 +20,10 @@ STATUS = ("status", "状态")
 
 
 @command("broadcast", keywords=("群发",), role=Role.MANAGER)
-async def broadcast(ctx: Context) -> None:
+async def broadcast(ctx: Context, broadcasts: BroadcastService) -> None:
     parts = ctx.args.split()
     if len(parts) == 2 and parts[0].lower() in CANCEL + RETRY + STATUS:
-        await _act(ctx, parts[0].lower(), parts[1])
+        await _act(ctx, broadcasts, parts[0].lower(), parts[1])
         return
     if len(parts) > 1:
         raise UserError("broadcast/usage")
@@ -44,39 +46,39 @@ async def broadcast(ctx: Context) -> None:
         if len(brands) != 1:
             raise UserError("broadcast/which_brand")
         data["brand_id"] = brands[0]
-    await ctx.app.flows.start(ctx, "broadcast", data)
+    await ctx.start_flow(BroadcastFlow, data)
 
 
 async def _is_campaign(code: str) -> bool:
     return bool(CODE_PATTERN.fullmatch(code.upper())) and await Campaign.exists(code=code.upper())
 
 
-async def _act(ctx: Context, action: str, number: str) -> None:
+async def _act(ctx: Context, broadcasts: BroadcastService, action: str, number: str) -> None:
     broadcast_id = parse_id(number)
     known = broadcast_id is not None and possible_id(broadcast_id)
     row = await Broadcast.get_or_none(id=broadcast_id) if known else None
     if row is None or not ctx.caller.manages(row.brand_id):  # type: ignore[attr-defined]
         raise UserError("broadcast/unknown", id=number[:20])
-    service = ctx.app.broadcasts
-    if action in STATUS and row.status == SCHEDULED:
+    service = broadcasts
+    if action in STATUS and row.status == BroadcastStatus.SCHEDULED:
         campaign = await Campaign.get_or_none(id=row.campaign_id)  # type: ignore[attr-defined]
-        zone = campaign.timezone if campaign else ctx.app.settings.timezone
+        zone = campaign.timezone if campaign else ctx.settings.timezone
         await ctx.reply("broadcast/scheduled", broadcast=row, zone=zone)
     elif action in STATUS:
         await ctx.reply("broadcast/report", broadcast=row, counts=await service.counts(row.id))
-    elif action in CANCEL and row.status == SCHEDULED:
+    elif action in CANCEL and row.status == BroadcastStatus.SCHEDULED:
         if not await service.unschedule(row):  # it started a moment ago: cancel it as sending
             raise UserError("broadcast/not_scheduled", broadcast=row)
         await audit.record(ctx.caller.person_id, "broadcast.unschedule", str(row.id))
         await ctx.reply("broadcast/unscheduled", broadcast=row)
     elif action in CANCEL:
-        if row.status != SENDING:
+        if row.status != BroadcastStatus.SENDING:
             raise UserError("broadcast/not_sending", broadcast=row)
         counts = await service.cancel(row)
         await audit.record(ctx.caller.person_id, "broadcast.cancel", str(row.id))
         await ctx.reply("broadcast/cancelled", broadcast=row, counts=counts)
     else:
-        if row.status in (SENDING, SCHEDULED):
+        if row.status in (BroadcastStatus.SENDING, BroadcastStatus.SCHEDULED):
             raise UserError("broadcast/still_sending", broadcast=row)
         count = await service.retry(row)
         await audit.record(ctx.caller.person_id, "broadcast.retry", str(row.id), count=count)

@@ -10,6 +10,8 @@ from bot.core.registry import command, document
 from bot.domain.campaign_spec import CODE_PATTERN, SpecError, parse_campaign_yaml
 from bot.domain.metrics import parse_count
 from bot.domain.platforms import format_hashtag
+from bot.domain.statuses import CampaignStatus, SubmissionStatus
+from bot.flows.campaign_wizard import CampaignWizard
 from bot.services import audit, campaigns, invites
 from storage.models import Creator, Enrollment, Submission
 
@@ -23,14 +25,14 @@ async def new_campaign(ctx: Context) -> None:
     if ctx.incoming.attachments:
         await import_campaign_file(ctx)
         return
-    await ctx.app.flows.start(ctx, "campaign_wizard")
+    await ctx.start_flow(CampaignWizard)
 
 
 @document(suffixes=(".yaml", ".yml"), role=Role.MANAGER)
 async def import_campaign_file(ctx: Context) -> None:
     attachment = ctx.incoming.attachments[0]
     try:
-        spec = parse_campaign_yaml(attachment.data, ctx.app.settings.timezone)
+        spec = parse_campaign_yaml(attachment.data, ctx.settings.timezone)
         campaign = await campaigns.create_campaign(spec, ctx.caller)
     except SpecError as error:
         await ctx.reply("campaigns/spec_problems", problems=error.problems, name=attachment.name)
@@ -52,10 +54,10 @@ async def list_campaigns(ctx: Context) -> None:
             row["stats"] = {
                 "creators": await Enrollment.filter(campaign_id=campaign.id).count(),
                 "pending": await Submission.filter(
-                    campaign_id=campaign.id, status="pending"
+                    campaign_id=campaign.id, status=SubmissionStatus.PENDING
                 ).count(),
                 "approved": await Submission.filter(
-                    campaign_id=campaign.id, status="approved"
+                    campaign_id=campaign.id, status=SubmissionStatus.APPROVED
                 ).count(),
             }
         rows.append(row)
@@ -68,7 +70,7 @@ async def join(ctx: Context) -> None:
         await ctx.reply("campaigns/join_usage")
         return
     campaign = await campaigns.campaign_by_code(ctx.args.split()[0])
-    if campaign.status != campaigns.LIVE:
+    if campaign.status != CampaignStatus.LIVE:
         await ctx.reply("campaigns/not_live", campaign=campaign)
         return
     if campaign.brand_id not in ctx.caller.brand_ids(Role.CREATOR):  # type: ignore[attr-defined]
@@ -126,7 +128,7 @@ async def invite(ctx: Context) -> None:
     await audit.record(
         ctx.caller.person_id, "invite.create", created.code, campaign=campaign.code, role=role.value
     )
-    telegram_bot = ctx.app.dispatcher.bot_usernames.get("telegram")
+    telegram_bot = ctx.bot_username("telegram")
     await ctx.reply(
         "campaigns/invite_created", invite=created, campaign=campaign, telegram_bot=telegram_bot
     )

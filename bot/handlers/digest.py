@@ -8,13 +8,7 @@ from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.registry import command
 from bot.services import audit
-from bot.services.digests import (
-    brand_scope,
-    digest_charts,
-    parse_time,
-    render_digest,
-    render_weekly,
-)
+from bot.services.digests import DigestService, brand_scope, parse_time
 
 ON = ("on", "订阅", "开")
 OFF = ("off", "退订", "关")
@@ -22,28 +16,26 @@ WEEK = ("week", "weekly", "周报")
 
 
 @command("digest", keywords=("日报",), role=Role.BRAND)
-async def digest(ctx: Context) -> None:
+async def digest(ctx: Context, digests: DigestService) -> None:
     parts = ctx.args.split()
-    service = ctx.app.digests
     chat = ctx.incoming.chat
     reply_to = ctx.incoming.message_id if ctx.in_group else None
     if not parts:
         scope = brand_scope(ctx.caller)
-        text = await render_digest(ctx.app, ctx.locale, scope, ctx.now)
-        files = await digest_charts(ctx.app, ctx.locale, scope, ctx.now)
+        text, files = await digests.now(ctx.locale, scope, ctx.now)
         await ctx.send_to(chat, ctx.incoming.user_id, text, files=files, reply_to=reply_to)
     elif parts[0].lower() in WEEK and len(parts) == 1:
-        text = await render_weekly(ctx.app, ctx.locale, brand_scope(ctx.caller), ctx.now)
+        text = await digests.weekly(ctx.locale, brand_scope(ctx.caller), ctx.now)
         await ctx.send_to(chat, ctx.incoming.user_id, text, reply_to=reply_to)
     elif parts[0].lower() in ON and len(parts) == 2:
         at = parse_time(parts[1])
-        sub = await service.subscribe(chat, ctx.incoming.user_id, ctx.caller, at, ctx.locale)
+        sub = await digests.subscribe(chat, ctx.incoming.user_id, ctx.caller, at, ctx.locale)
         await audit.record(
             ctx.caller.person_id, "digest.on", f"{chat.platform}:{chat.chat_id}", at=at
         )
         await ctx.reply("digest/subscribed", sub=sub)
     elif parts[0].lower() in OFF and len(parts) == 1:
-        removed = await service.unsubscribe(chat)
+        removed = await digests.unsubscribe(chat)
         await audit.record(ctx.caller.person_id, "digest.off", f"{chat.platform}:{chat.chat_id}")
         await ctx.reply("digest/unsubscribed" if removed else "digest/not_subscribed")
     else:

@@ -9,6 +9,7 @@ from bot.core.registry import command
 from bot.domain.kits import kits_for
 from bot.domain.timeline import MAX_SHIFT, ShiftTooFar, parse_shift
 from bot.services import audit, campaigns
+from bot.services.timeline import TimelineService
 from storage.models import Campaign, ChatGroup, SocialAccount
 
 PAUSE = ("pause", "暂停")
@@ -34,14 +35,14 @@ async def kit(ctx: Context) -> None:
 
 
 @command("timeline", keywords=("时间线",), role=Role.MANAGER)
-async def timeline(ctx: Context) -> None:
+async def timeline_command(ctx: Context, timeline: TimelineService) -> None:
     parts = ctx.args.split()
     if not parts:
         await ctx.reply("timeline/usage")
         return
     campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
     action = parts[1].lower() if len(parts) > 1 else None
-    service = ctx.app.timeline
+    service = timeline
     if action is None and len(parts) == 1:
         rows = await service.rows(campaign)
         await ctx.reply("timeline/plan", campaign=campaign, rows=rows, now=ctx.now)
@@ -54,12 +55,14 @@ async def timeline(ctx: Context) -> None:
         await audit.record(ctx.caller.person_id, "timeline.resume", campaign.code)
         await ctx.reply("timeline/resumed", campaign=campaign, count=released)
     elif action in SHIFT and len(parts) == 3:
-        await _shift(ctx, campaign, parts[2])
+        await _shift(ctx, timeline, campaign, parts[2])
     else:
         await ctx.reply("timeline/usage")
 
 
-async def _shift(ctx: Context, campaign: Campaign, text: str) -> None:
+async def _shift(
+    ctx: Context, timeline: TimelineService, campaign: Campaign, text: str
+) -> None:
     try:
         delta = parse_shift(text)
     except ShiftTooFar:
@@ -68,7 +71,7 @@ async def _shift(ctx: Context, campaign: Campaign, text: str) -> None:
     if delta is None:
         await ctx.reply("timeline/usage")
         return
-    service = ctx.app.timeline
+    service = timeline
     await service.shift(campaign, delta)
     await audit.record(
         ctx.caller.person_id, "timeline.shift", campaign.code, minutes=delta.total_seconds() / 60

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from bot.config import LOCALES
 from bot.core.context import Context
-from bot.core.registry import command
+from bot.core.registry import Registry, command
+from bot.core.render import Renderer
 from storage.models import Person
 
 
 @command("help", keywords=("帮助",))
-async def help_(ctx: Context) -> None:
-    renderer, locale = ctx.app.renderer, ctx.locale
+async def help_(ctx: Context, registry: Registry, renderer: Renderer) -> None:
+    locale = ctx.locale
     entries = [
         {
             "usage": renderer.command_text(locale, spec.name, "usage") or f"/{spec.name}",
             "summary": renderer.command_text(locale, spec.name, "summary"),
             "keywords": spec.keywords,
         }
-        for spec in ctx.app.registry.commands.values()
+        for spec in registry.commands.values()
         if not spec.hidden and ctx.caller.may(spec.role)
     ]
     await ctx.reply("general/help", entries=entries, caller=ctx.caller)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.registry import command
+from bot.flows.onboarding import Onboarding
 from bot.services import audit, creators, invites, people
 from storage.models import Creator, Person
 
@@ -32,9 +33,7 @@ async def start(ctx: Context) -> None:
         campaign = await creators.join_brand_via(creator, invite)
         await ctx.reply("onboarding/joined_again", brand=invite.brand, campaign=campaign)
         return
-    await ctx.app.flows.start(
-        ctx, "onboarding", {"invite": invite.code, "brand": invite.brand.name}
-    )
+    await ctx.start_flow(Onboarding, {"invite": invite.code, "brand": invite.brand.name})
 
 
 @command("me", keywords=("我的",), role=Role.CREATOR)

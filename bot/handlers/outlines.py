@@ -10,11 +10,12 @@ from typing import Any
 from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
+from bot.core.outbox import Outbox
 from bot.core.registry import command
 from bot.domain.outlines import format_micros
 from bot.domain.platforms import format_hashtag
 from bot.services import audit, campaigns
-from bot.services.outlines import FAILED, BatchResult
+from bot.services.outlines import FAILED, BatchResult, OutlineService
 from storage.models import Campaign, Outline
 
 NEW_WORDS = frozenset({"new", "another", "换", "换一个", "重新", "再来", "新"})
@@ -45,7 +46,7 @@ def outline_view(row: Outline, campaign: Campaign) -> dict[str, Any]:
 
 
 @command("outline", keywords=("大纲",), role=Role.CREATOR)
-async def outline(ctx: Context) -> None:
+async def outline(ctx: Context, outlines: OutlineService, outbox: Outbox) -> None:
     assert ctx.caller.creator_id is not None
     new, codes = False, []
     for part in ctx.args.split():
@@ -58,7 +59,7 @@ async def outline(ctx: Context) -> None:
     campaign = await campaigns.creator_campaign(
         ctx.caller.creator_id, codes[0] if codes else None, "outline", "new" if new else ""
     )
-    service = ctx.app.outlines
+    service = outlines
     cached = None if new else await service.current(campaign.id, ctx.caller.creator_id)
     if cached is not None:
         await ctx.reply("outlines/outline", **outline_view(cached, campaign))
@@ -66,7 +67,7 @@ async def outline(ctx: Context) -> None:
     pending = None
     if service.uses_llm:  # a model takes seconds: say so, then replace the note with the outline
         pending = await ctx.reply("outlines/generating", campaign=campaign, new=new)
-        await ctx.app.outbox.flush()
+        await outbox.flush()
     row = await service.for_creator(campaign, ctx.caller.creator_id, ctx.locale, new=new)
     if row.status == FAILED:
         template, data = "outlines/failed", {"campaign": campaign, "new": new}
@@ -79,12 +80,12 @@ async def outline(ctx: Context) -> None:
 
 
 @command("outlines", keywords=("批量大纲",), role=Role.MANAGER)
-async def outlines(ctx: Context) -> None:
+async def outlines_batch(ctx: Context, outlines: OutlineService, outbox: Outbox) -> None:
     parts = ctx.args.split()
     if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in STATS_WORDS):
         raise UserError("outlines/batch_usage")
     campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
-    service = ctx.app.outlines
+    service = outlines
     if len(parts) == 2:
         stats = await service.usage(campaign)
         await ctx.reply(
@@ -115,9 +116,9 @@ async def outlines(ctx: Context) -> None:
             else:
                 return
             status.step, status.edited_at = step, time.monotonic()
-            await ctx.app.outbox.flush()  # progress is only progress if it is seen now
+            await outbox.flush()  # progress is only progress if it is seen now
 
-    result: BatchResult = await service.pregenerate(campaign, ctx.app.settings.locale, progress)
+    result: BatchResult = await service.pregenerate(campaign, ctx.settings.locale, progress)
     await audit.record(
         ctx.caller.person_id,
         "outlines.batch",

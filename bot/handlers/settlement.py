@@ -76,7 +76,7 @@ async def export(ctx: Context) -> None:
         await ctx.reply("settlement/export_usage")
         return
     campaign = await settlement.exportable_campaign(ctx.caller, words[0])
-    directory = Path(ctx.app.settings.export_dir)
+    directory = Path(ctx.settings.export_dir)
     paths = await settlement.write_exports(campaign, directory, ctx.now)
     rows = await settlement.export_rows(campaign)
     await ctx.reply(

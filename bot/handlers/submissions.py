@@ -11,6 +11,9 @@ from bot.domain.ids import parse_id
 from bot.domain.links import post_links
 from bot.domain.metrics import parse_metrics
 from bot.domain.metrics_import import SheetError, read_sheet
+from bot.domain.statuses import SubmissionStatus
+from bot.flows.metrics_import import MetricsImport
+from bot.flows.review import RejectReason, decide
 from bot.services import campaigns, ledger, metrics_import, submissions
 from storage.models import Campaign, ChatGroup, Creator, RoleGrant
 
@@ -56,7 +59,7 @@ async def _submit(ctx: Context, code: str | None, text: str) -> None:
         ctx.incoming.chat.chat_id,
         ctx.now,
         caption=submissions.caption_of(text),
-        resolve=ctx.app.settings.link_resolve,
+        resolve=ctx.settings.link_resolve,
     )
     submission = result.submission
     await ctx.reply(
@@ -117,20 +120,9 @@ async def reject(ctx: Context) -> None:
     reason = ctx.args.split(maxsplit=1)[1].strip() if len(ctx.args.split()) > 1 else ""
     if not reason:
         await submissions.managed_submission(ctx.caller, submission_id)
-        await ctx.app.flows.start(ctx, "reject_reason", {"id": submission_id})
+        await ctx.start_flow(RejectReason, {"id": submission_id})
         return
     await decide(ctx, submission_id, approve=False, reason=reason)
-
-
-async def decide(ctx: Context, submission_id: int, approve: bool, reason: str) -> None:
-    submission = await submissions.decide(ctx.caller, submission_id, approve, reason, ctx.now)
-    await ctx.reply("review/decided", submission=submission)
-    await ctx.notify(
-        submission.creator.person_id,  # type: ignore[attr-defined]
-        "review/creator_notice",
-        submission=submission,
-        campaign=submission.campaign,
-    )
 
 
 def _submission_id(args: str) -> int | None:
@@ -153,7 +145,7 @@ async def metrics(ctx: Context) -> None:
     await submissions.record_metrics(submission, parsed.values, ctx.caller.person_id)
     latest = await submissions.latest_metrics(submission.id)
     earning = None
-    if submission.status == submissions.APPROVED:
+    if submission.status == SubmissionStatus.APPROVED:
         total, lines = await ledger.post_earning(submission.id)
         earning = {"total_fen": total, "lines": lines}
     await ctx.reply(
@@ -183,4 +175,4 @@ async def import_metrics_file(ctx: Context) -> None:
     if not plan["changes"]:
         await ctx.reply("submissions/import_nothing", plan=plan)
         return
-    await ctx.app.flows.start(ctx, "metrics_import", plan)
+    await ctx.start_flow(MetricsImport, plan)

@@ -43,7 +43,6 @@ from aiogram.types import (
 from bot.core.messages import CODE_END, CODE_START, Attachment, ChatRef, Incoming, Outgoing
 from bot.core.outbox import DeliveryError
 from bot.core.ratelimit import Limit
-from storage.models import OutboxMessage
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -334,7 +333,7 @@ class TelegramPlatform:
         parts = (query.data or "").split(":")
         if not isinstance(message, Message) or len(parts) != 3 or parts[0] != "o":
             return
-        row = await OutboxMessage.get_or_none(id=int(parts[1])) if parts[1].isdigit() else None
+        row = await self.app.outbox.get(int(parts[1])) if parts[1].isdigit() else None
         choices = row.payload.get("choices", []) if row else []
         index = int(parts[2]) if parts[2].isdigit() else -1
         if not 0 <= index < len(choices):

@@ -38,7 +38,6 @@ from bot.core.outbox import DeliveryError
 from bot.core.ratelimit import Limit
 from bot.platforms import wechat_compat
 from bot.services.invites import usable_invite
-from storage.models import OutboxMessage
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -132,17 +131,14 @@ class WeChatSender:
         app = self.platform.app
         now = app.clock.now().astimezone(app.settings.tz)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        sent = await OutboxMessage.filter(
-            platform=PLATFORM, status="sent", sent_at__gte=day_start
-        ).count()
+        store = app.outbox.store
+        sent = await store.count(PLATFORM, ("sent",), sent_since=day_start)
         if sent < self.daily_cap:
             return
         tomorrow = day_start + timedelta(days=1)
         if self._cap_reported != day_start:
             self._cap_reported = day_start
-            waiting = await OutboxMessage.filter(
-                platform=PLATFORM, status__in=("pending", "sending")
-            ).count()
+            waiting = await store.count(PLATFORM, ("pending", "sending"))
             log.warning(
                 "wechat: daily cap of %d messages reached; %d waiting messages go after %s",
                 self.daily_cap,

@@ -25,7 +25,6 @@ error, and the bot keeps answering everyone meanwhile.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,15 @@ from tortoise.transactions import in_transaction
 from bot.core.errors import UserError
 from bot.core.messages import ChatRef, Outgoing
 from bot.core.outbox import INTERRUPTED
-from bot.domain.platforms import normalize_platform
+from bot.domain.audience import Audience, Scope
+from bot.domain.statuses import (
+    BroadcastStatus,
+    CreatorStatus,
+    EnrollmentStatus,
+    OutboxStatus,
+    RecipientStatus,
+    SubmissionStatus,
+)
 from bot.domain.text import clean_text
 from bot.services import template_sandbox
 from storage.models import (
@@ -59,28 +66,9 @@ if TYPE_CHECKING:
     from bot.app import App
     from bot.config import Settings
 
-SENDING, DONE, CANCELLED, SCHEDULED = "sending", "done", "cancelled", "scheduled"
-PENDING, QUEUED, SENT, FAILED = "pending", "queued", "sent", "failed"
-BLOCKED, UNREACHABLE, IN_DOUBT = "blocked", "unreachable", "in_doubt"
-FINAL = (SENT, FAILED, BLOCKED, UNREACHABLE, IN_DOUBT, CANCELLED)
 CHUNK = 200  # recipients moved into the outbox per transaction
 PROGRESS_STEPS = 10  # the status message is edited at most this many times
 MAX_TEMPLATE = 2000
-
-SCOPES = ("brand", "campaign", "pending", "groups")
-SCOPE_WORDS = {
-    "brand": "brand", "all": "brand", "全部": "brand", "品牌": "brand",
-    "campaign": "campaign", "enrolled": "campaign", "活动": "campaign", "报名": "campaign",
-    "pending": "pending", "unsubmitted": "pending", "未提交": "pending",
-    "groups": "groups", "group": "groups", "群": "groups", "活动群": "groups",
-}  # fmt: skip
-FILTER_KEYS = {
-    "tier": "tier", "等级": "tier",
-    "city": "city", "城市": "city",
-    "platform": "platform", "平台": "platform",
-    "kind": "kind", "类型": "kind",
-}  # fmt: skip
-KINDS = {"koc": "koc", "kos": "kos"}
 
 
 # --- the manager's template ----------------------------------------------------------------
@@ -122,58 +110,6 @@ async def render_texts(
 
 
 @dataclass
-class Audience:
-    brand_id: int
-    scope: str = "brand"
-    campaign_id: int | None = None
-    tiers: list[str] = field(default_factory=list)
-    cities: list[str] = field(default_factory=list)
-    platforms: list[str] = field(default_factory=list)
-    kind: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def parse_audience(text: str, brand_id: int, campaign_id: int | None) -> Audience:
-    """`campaign tier=A,B city=上海 platform=小红书 kind=kos` (words in either language)."""
-    audience = Audience(brand_id, "campaign" if campaign_id else "brand", campaign_id)
-    for word in text.replace("＝", "=").split():
-        key, sep, value = word.partition("=")
-        if not sep:
-            scope = SCOPE_WORDS.get(word.lower())
-            if scope is None:
-                raise UserError("broadcast/bad_audience", word=word[:40])
-            if scope != "brand" and campaign_id is None:
-                raise UserError("broadcast/needs_campaign", word=word[:40])
-            audience.scope = scope
-            continue
-        name = FILTER_KEYS.get(key.lower())
-        values = [v for v in re.split(r"[,，、|]", value) if v.strip()]
-        if name is None or not values:
-            raise UserError("broadcast/bad_audience", word=word[:40])
-        if name == "tier":
-            audience.tiers = [v.strip().upper() for v in values]
-        elif name == "city":
-            audience.cities = [v.strip() for v in values]
-        elif name == "platform":
-            codes = [normalize_platform(v) for v in values]
-            if None in codes:
-                raise UserError("broadcast/bad_audience", word=word[:40])
-            audience.platforms = [c for c in codes if c]
-        else:
-            kind = KINDS.get(values[0].strip().lower())
-            if kind is None or len(values) > 1:
-                raise UserError("broadcast/bad_audience", word=word[:40])
-            audience.kind = kind
-    if audience.scope == "groups" and (
-        audience.tiers or audience.cities or audience.platforms or audience.kind
-    ):
-        raise UserError("broadcast/groups_no_filters")
-    return audience
-
-
-@dataclass
 class Target:
     """Who gets it: a creator's DM (identity None: cannot be reached) or a group."""
 
@@ -186,19 +122,21 @@ class Target:
 
 async def creator_ids(audience: Audience) -> list[int]:
     """The creators an audience names, by SQL filters (no Python loop over every creator)."""
-    query = Creator.filter(status="active")
-    if audience.scope == "brand":
+    query = Creator.filter(status=CreatorStatus.ACTIVE)
+    if audience.scope == Scope.BRAND:
         people = RoleGrant.filter(role="creator", brand_id=audience.brand_id).values_list(
             "person_id", flat=True
         )
         query = query.filter(person_id__in=await people)
     else:
-        enrolled = Enrollment.filter(campaign_id=audience.campaign_id, status="active").values_list(
-            "creator_id", flat=True
-        )
+        enrolled = Enrollment.filter(
+            campaign_id=audience.campaign_id, status=EnrollmentStatus.ACTIVE
+        ).values_list("creator_id", flat=True)
         query = query.filter(id__in=await enrolled)
-        if audience.scope == "pending":
-            done = Submission.filter(campaign_id=audience.campaign_id).exclude(status="rejected")
+        if audience.scope == Scope.PENDING:
+            done = Submission.filter(campaign_id=audience.campaign_id).exclude(
+                status=SubmissionStatus.REJECTED
+            )
             query = query.exclude(id__in=await done.values_list("creator_id", flat=True))
     if audience.tiers:
         query = query.filter(tier__in=audience.tiers)
@@ -223,7 +161,7 @@ async def targets(audience: Audience) -> list[Target]:
         "campaign_code": campaign.code if campaign else "",
         "deadline": _deadline(campaign),
     }
-    if audience.scope == "groups":
+    if audience.scope == Scope.GROUPS:
         groups = await ChatGroup.filter(campaign_id=audience.campaign_id).order_by("id")
         return [
             Target(
@@ -326,7 +264,9 @@ class BroadcastService:
             "shown": {"step": 0},  # the status message says 0 / N already
         }
         if send_at is not None:  # recipients are resolved when it starts (_release_due)
-            return await Broadcast.create(**fields, status=SCHEDULED, send_at=send_at)
+            return await Broadcast.create(
+                **fields, status=BroadcastStatus.SCHEDULED, send_at=send_at
+            )
         rows = await self._rows(source, found)
         async with in_transaction():
             broadcast = await Broadcast.create(**fields, total=len(rows))
@@ -342,17 +282,25 @@ class BroadcastService:
         for target in found:
             if target.group is not None:
                 chat = (target.group.platform, target.group.chat_id, True)
-                status = PENDING
+                status = RecipientStatus.PENDING
             elif target.identity is not None:
                 chat = (target.identity.platform, target.identity.user_id, False)
-                status = PENDING
+                status = RecipientStatus.PENDING
             else:
-                chat, status = (None, None, False), BLOCKED if target.blocked else UNREACHABLE
+                chat = (None, None, False)
+                status = RecipientStatus.BLOCKED if target.blocked else RecipientStatus.UNREACHABLE
             chats.append((target, chat, status))
-        pending = [target.variables for target, _, status in chats if status == PENDING]
+        pending = [
+            target.variables for target, _, status in chats if status == RecipientStatus.PENDING
+        ]
         texts = iter(await render_texts(source, pending, self.app.settings))
         return [
-            (target.person_id, chat, next(texts) if status == PENDING else "", status)
+            (
+                target.person_id,
+                chat,
+                next(texts) if status == RecipientStatus.PENDING else "",
+                status,
+            )
             for target, chat, status in chats
         ]
 
@@ -384,7 +332,9 @@ class BroadcastService:
     async def _release_due(self) -> None:
         """Scheduled broadcasts whose time has come: recipients resolved and stored now."""
         now = self.app.clock.now()
-        due = await Broadcast.filter(status=SCHEDULED, send_at__lte=now).order_by("send_at", "id")
+        due = await Broadcast.filter(status=BroadcastStatus.SCHEDULED, send_at__lte=now).order_by(
+            "send_at", "id"
+        )
         for broadcast in due:
             audience = Audience(**broadcast.audience)
             try:
@@ -393,9 +343,9 @@ class BroadcastService:
                     raise UserError("broadcast/nobody")
                 rows = await self._rows(broadcast.template, found)
             except UserError as error:
-                claimed = await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
-                    status=CANCELLED, finished_at=now
-                )
+                claimed = await Broadcast.filter(
+                    id=broadcast.id, status=BroadcastStatus.SCHEDULED
+                ).update(status=BroadcastStatus.CANCELLED, finished_at=now)
                 if claimed:
                     render = self.app.renderer.render
                     problem = render(broadcast.locale, error.template, **error.data)
@@ -410,12 +360,12 @@ class BroadcastService:
                     )
                 continue
             async with in_transaction():
-                claimed = await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
-                    status=SENDING, total=len(rows)
-                )
+                claimed = await Broadcast.filter(
+                    id=broadcast.id, status=BroadcastStatus.SCHEDULED
+                ).update(status=BroadcastStatus.SENDING, total=len(rows))
                 if not claimed:  # cancelled meanwhile, or another tick released it
                     continue
-                broadcast.status, broadcast.total = SENDING, len(rows)
+                broadcast.status, broadcast.total = BroadcastStatus.SENDING, len(rows)
                 await self._store(broadcast, rows)
 
     async def drive(self, passes: int = 1000) -> None:
@@ -432,7 +382,7 @@ class BroadcastService:
         """Release scheduled broadcasts that came due, move waiting recipients into the outbox,
         read back deliveries, report progress."""
         await self._release_due()
-        for broadcast in await Broadcast.filter(status=SENDING).order_by("id"):
+        for broadcast in await Broadcast.filter(status=BroadcastStatus.SENDING).order_by("id"):
             await self._enqueue(broadcast)
             await self._reconcile(broadcast)
 
@@ -440,7 +390,9 @@ class BroadcastService:
         while True:
             async with in_transaction():
                 rows = (
-                    await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=PENDING)
+                    await BroadcastRecipient.filter(
+                        broadcast_id=broadcast.id, status=RecipientStatus.PENDING
+                    )
                     .order_by("-is_group", "id")
                     .limit(CHUNK)
                 )  # groups first
@@ -451,9 +403,9 @@ class BroadcastService:
                         to_user=None if row.is_group else row.chat_id,
                     )
                     outbox = await self.app.outbox.put(message)
-                    await BroadcastRecipient.filter(id=row.id, status=PENDING).update(
-                        status=QUEUED, outbox_id=outbox.id
-                    )
+                    await BroadcastRecipient.filter(
+                        id=row.id, status=RecipientStatus.PENDING
+                    ).update(status=RecipientStatus.QUEUED, outbox_id=outbox.id)
             if len(rows) < CHUNK:
                 return
 
@@ -461,7 +413,8 @@ class BroadcastService:
         await self._read_back(broadcast)
         counts = await self.counts(broadcast.id)
         if counts.waiting == 0:
-            broadcast.status, broadcast.finished_at = DONE, self.app.clock.now()
+            broadcast.status = BroadcastStatus.DONE
+            broadcast.finished_at = self.app.clock.now()
             await broadcast.save(update_fields=["status", "finished_at"])
             await self._show(broadcast, counts, final=True)
             return
@@ -473,7 +426,9 @@ class BroadcastService:
 
     async def _read_back(self, broadcast: Broadcast) -> None:
         """Each queued recipient takes the outcome of its outbox row, once it has one."""
-        queued = await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=QUEUED)
+        queued = await BroadcastRecipient.filter(
+            broadcast_id=broadcast.id, status=RecipientStatus.QUEUED
+        )
         if queued:
             outbox = {
                 o.id: o for o in await OutboxMessage.filter(id__in=[r.outbox_id for r in queued])
@@ -486,18 +441,18 @@ class BroadcastService:
             )
             for row in queued:
                 sent = outbox.get(row.outbox_id)  # type: ignore[arg-type]
-                if sent is None or sent.status in ("pending", "sending"):
+                if sent is None or sent.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
                     continue
-                if sent.status == "sent":
-                    status = SENT
+                if sent.status == OutboxStatus.SENT:
+                    status = RecipientStatus.SENT
                 elif sent.error == INTERRUPTED:
-                    status = IN_DOUBT
+                    status = RecipientStatus.IN_DOUBT
                 elif (row.platform, row.chat_id) in blocked_users:
-                    status = BLOCKED
-                elif sent.status == "cancelled":
-                    status = CANCELLED
+                    status = RecipientStatus.BLOCKED
+                elif sent.status == OutboxStatus.CANCELLED:
+                    status = RecipientStatus.CANCELLED
                 else:
-                    status = FAILED
+                    status = RecipientStatus.FAILED
                 await BroadcastRecipient.filter(id=row.id).update(status=status, error=sent.error)
 
     async def counts(self, broadcast_id: int) -> Counts:
@@ -511,10 +466,11 @@ class BroadcastService:
         for row in rows:
             n = int(row["n"])
             counts.total += n
-            if row["status"] in (PENDING, QUEUED):
+            if row["status"] in (RecipientStatus.PENDING, RecipientStatus.QUEUED):
                 counts.waiting += n
-            else:
-                setattr(counts, row["status"], getattr(counts, row["status"]) + n)
+            else:  # a plain str: an attribute name, not the enum member
+                name = str(row["status"])
+                setattr(counts, name, getattr(counts, name) + n)
         return counts
 
     @staticmethod
@@ -547,8 +503,8 @@ class BroadcastService:
     async def unschedule(self, broadcast: Broadcast) -> bool:
         """Drop a scheduled broadcast before it starts; False if it has started (or ended)."""
         return bool(
-            await Broadcast.filter(id=broadcast.id, status=SCHEDULED).update(
-                status=CANCELLED, finished_at=self.app.clock.now()
+            await Broadcast.filter(id=broadcast.id, status=BroadcastStatus.SCHEDULED).update(
+                status=BroadcastStatus.CANCELLED, finished_at=self.app.clock.now()
             )
         )
 
@@ -556,15 +512,16 @@ class BroadcastService:
         """Stop what has not left: waiting recipients and their outbox rows are cancelled."""
         async with in_transaction():
             queued = await BroadcastRecipient.filter(
-                broadcast_id=broadcast.id, status=QUEUED
+                broadcast_id=broadcast.id, status=RecipientStatus.QUEUED
             ).values_list("outbox_id", flat=True)
-            await OutboxMessage.filter(id__in=list(queued) or [0], status="pending").update(
-                status="cancelled", error="broadcast cancelled"
-            )
-            await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=PENDING).update(
-                status=CANCELLED
-            )
-            broadcast.status, broadcast.finished_at = CANCELLED, self.app.clock.now()
+            await OutboxMessage.filter(
+                id__in=list(queued) or [0], status=OutboxStatus.PENDING
+            ).update(status=OutboxStatus.CANCELLED, error="broadcast cancelled")
+            await BroadcastRecipient.filter(
+                broadcast_id=broadcast.id, status=RecipientStatus.PENDING
+            ).update(status=RecipientStatus.CANCELLED)
+            broadcast.status = BroadcastStatus.CANCELLED
+            broadcast.finished_at = self.app.clock.now()
             await broadcast.save(update_fields=["status", "finished_at"])
         await self._read_back(broadcast)  # queued rows take their (cancelled) outbox status
         counts = await self.counts(broadcast.id)
@@ -573,11 +530,12 @@ class BroadcastService:
 
     async def retry(self, broadcast: Broadcast) -> int:
         """Failed deliveries (not blocked, not in doubt) go again."""
-        count = await BroadcastRecipient.filter(broadcast_id=broadcast.id, status=FAILED).update(
-            status=PENDING, outbox_id=None, error=None
-        )
+        count = await BroadcastRecipient.filter(
+            broadcast_id=broadcast.id, status=RecipientStatus.FAILED
+        ).update(status=RecipientStatus.PENDING, outbox_id=None, error=None)
         if count:
-            broadcast.status, broadcast.shown, broadcast.finished_at = SENDING, {}, None
+            broadcast.status = BroadcastStatus.SENDING
+            broadcast.shown, broadcast.finished_at = {}, None
             await broadcast.save(update_fields=["status", "shown", "finished_at"])
             await self.tick()
         return count

@@ -5,27 +5,10 @@ adjustments)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from bot.core.identity import Role
-from bot.core.messages import ChatRef, Outgoing
-from bot.services import ledger, people
-from storage.models import BudgetAlert, Campaign, Person, RoleGrant
-
-if TYPE_CHECKING:
-    from bot.app import App
-
-
-async def send_to_person(app: App, person_id: int, template: str, /, **data: Any) -> bool:
-    """A DM in the person's language where they were last seen; False if unreachable."""
-    identity = await people.reachable_identity(person_id)
-    if identity is None:
-        return False
-    person = await Person.get(id=person_id)
-    text = app.renderer.render(person.locale or app.settings.locale, template, **data)
-    chat = ChatRef(identity.platform, identity.user_id)
-    await app.outbox.put(Outgoing(chat=chat, text=text, to_user=identity.user_id))
-    return True
+from bot.core.ports import Notify
+from bot.services import ledger
+from storage.models import BudgetAlert, Campaign, RoleGrant
 
 
 async def managers_of(brand_id: int) -> list[int]:
@@ -38,8 +21,8 @@ class BudgetNotices:
     """Registers itself with the ledger: a repricing that reached a new level tells the
     managers of the campaign's brand."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, notify: Notify) -> None:
+        self.notify_person = notify
         ledger.set_listener(self.on_repriced)
 
     async def on_repriced(self, repriced: ledger.Repriced) -> None:
@@ -54,8 +37,7 @@ class BudgetNotices:
         budget_fen = ledger.pricing_of(campaign).budget_fen
         reached = 0
         for person_id in await managers_of(campaign.brand_id):  # type: ignore[attr-defined]
-            reached += await send_to_person(
-                self.app,
+            reached += await self.notify_person(
                 person_id,
                 "budget/alert",
                 campaign=campaign,

@@ -10,11 +10,10 @@ from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.messages import Choice
 from bot.domain.campaign_spec import CODE_PATTERN, CampaignSpec, Problem, SpecError, shown_code
+from bot.domain.statuses import CampaignStatus, EnrollmentStatus
 from bot.services import audit
 from bot.services.people import Caller
 from storage.models import Brand, Campaign, Creator, Enrollment, Invite
-
-LIVE = "live"
 
 
 async def brand_by_code(code: str) -> Brand | None:
@@ -42,7 +41,7 @@ async def create_campaign(spec: CampaignSpec, caller: Caller) -> Campaign:
                 code=spec.code,
                 brand=brand,
                 name=spec.name,
-                status=LIVE,
+                status=CampaignStatus.LIVE,
                 timezone=spec.timezone,
                 event_at=spec.event_at,
                 embargo_at=spec.embargo_at,
@@ -83,7 +82,7 @@ async def managed_campaign(caller: Caller, code: str) -> Campaign:
 
 async def visible_campaigns(caller: Caller) -> list[Campaign]:
     """Live campaigns of the caller's brands (admins see all), and those the caller is in."""
-    query = Campaign.filter(status=LIVE)
+    query = Campaign.filter(status=CampaignStatus.LIVE)
     if not caller.is_admin:
         brand_ids = caller.brand_ids(Role.MANAGER, Role.BRAND, Role.CREATOR)
         enrolled = await enrolled_campaign_ids(caller.creator_id)
@@ -95,15 +94,17 @@ async def visible_campaigns(caller: Caller) -> list[Campaign]:
 async def enrolled_campaign_ids(creator_id: int | None) -> list[int]:
     if creator_id is None:
         return []
-    return await Enrollment.filter(creator_id=creator_id, status="active").values_list(
-        "campaign_id", flat=True
-    )  # type: ignore[return-value]
+    return await Enrollment.filter(
+        creator_id=creator_id, status=EnrollmentStatus.ACTIVE
+    ).values_list("campaign_id", flat=True)  # type: ignore[return-value]
 
 
 async def enroll(creator: Creator, campaign: Campaign, invite: Invite | None = None) -> bool:
     """Enroll; False when already enrolled."""
     _, created = await Enrollment.get_or_create(
-        campaign=campaign, creator=creator, defaults={"invite": invite, "status": "active"}
+        campaign=campaign,
+        creator=creator,
+        defaults={"invite": invite, "status": EnrollmentStatus.ACTIVE},
     )
     return created
 
@@ -118,7 +119,9 @@ async def creator_campaign(
             raise UserError("campaigns/not_enrolled", code=campaign.code)
         return campaign
     campaigns = await Campaign.filter(
-        status=LIVE, enrollments__creator_id=creator_id, enrollments__status="active"
+        status=CampaignStatus.LIVE,
+        enrollments__creator_id=creator_id,
+        enrollments__status=EnrollmentStatus.ACTIVE,
     ).order_by("embargo_at")
     if not campaigns:
         raise UserError("campaigns/none_enrolled")

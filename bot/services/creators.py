@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
+from bot.domain.statuses import CreatorKind, EnrollmentStatus
 from bot.domain.tiers import compute_tier
 from bot.services import campaigns, invites, people
 from storage.models import Campaign, Creator, Invite, Person, SocialAccount
@@ -33,7 +34,7 @@ async def register(
         accounts = answers["accounts"]
         creator = await Creator.create(
             person_id=person_id,
-            kind=answers["kind"],
+            kind=CreatorKind(answers["kind"]),
             kos_type=answers.get("kos_type"),
             city=answers["city"],
             niches=answers["niches"],
@@ -66,6 +67,6 @@ async def profile(creator_id: int) -> Profile:
     creator = await Creator.get(id=creator_id)
     accounts = await SocialAccount.filter(creator_id=creator_id).order_by("id")
     joined = await Campaign.filter(
-        enrollments__creator_id=creator_id, enrollments__status="active"
+        enrollments__creator_id=creator_id, enrollments__status=EnrollmentStatus.ACTIVE
     ).order_by("embargo_at")
     return Profile(creator, accounts, joined)

@@ -36,6 +36,7 @@ from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.messages import ChatRef, OutFile, Outgoing
 from bot.domain.pricing import ENGAGEMENT_FIELDS
+from bot.domain.statuses import CampaignStatus, EnrollmentStatus, SubmissionStatus
 from bot.services.digest_chart import Series, render_chart
 from bot.services.ledger import campaign_spent, pricing_of
 from bot.services.people import Caller
@@ -49,12 +50,12 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.config import Settings
+    from bot.core.clock import Clock
+    from bot.core.render import Renderer
+    from bot.core.speaker import Speaker
 
 log = logging.getLogger(__name__)
-LIVE = "live"
-PENDING = "pending"
-REJECTED = "rejected"
 TOP = 5
 CHART_DAYS = 31  # the chart shows at most this many days, the latest
 WEEK = 7
@@ -127,14 +128,16 @@ async def _post_figures(
         .values("status", "n", "new", "oldest", "leaks")
     )
     by_status = {row["status"]: int(row["n"]) for row in rows}
-    oldest = next((row["oldest"] for row in rows if row["status"] == PENDING), None)
+    oldest = next(
+        (row["oldest"] for row in rows if row["status"] == SubmissionStatus.PENDING), None
+    )
     if isinstance(oldest, str):  # SQLite hands an aggregate of datetimes back as text
         oldest = datetime.fromisoformat(oldest)
     return {
         "by_status": by_status,
         "posts": sum(by_status.values()),
         "new_posts": sum(int(row["new"]) for row in rows),
-        "pending": by_status.get(PENDING, 0),
+        "pending": by_status.get(SubmissionStatus.PENDING, 0),
         "oldest_pending_hours": int((now - oldest).total_seconds() // 3600) if oldest else None,
         "leaks": sum(int(row["leaks"] or 0) for row in rows),
     }
@@ -143,7 +146,9 @@ async def _post_figures(
 async def _creator_figures(campaign_id: int, since: datetime) -> dict[str, int]:
     """Active enrollments, the new ones, and the silent: enrolled without a post that counts."""
     submitters = Subquery(
-        Submission.filter(campaign_id=campaign_id).exclude(status=REJECTED).values("creator_id")
+        Submission.filter(campaign_id=campaign_id)
+        .exclude(status=SubmissionStatus.REJECTED)
+        .values("creator_id")
     )
     counts = {
         "enrolled": Count("id"),
@@ -151,7 +156,7 @@ async def _creator_figures(campaign_id: int, since: datetime) -> dict[str, int]:
         "silent": Count("id", _filter=~Q(creator_id__in=submitters)),
     }
     row = (
-        await Enrollment.filter(campaign_id=campaign_id, status="active")
+        await Enrollment.filter(campaign_id=campaign_id, status=EnrollmentStatus.ACTIVE)
         .annotate(**counts)
         .first()
         .values(*counts)
@@ -217,7 +222,7 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
 
 async def visible_campaigns(brand_ids: list[int] | None) -> list[Campaign]:
     """Live campaigns of these brands (None: every brand, for admins)."""
-    query = Campaign.filter(status=LIVE)
+    query = Campaign.filter(status=CampaignStatus.LIVE)
     if brand_ids is not None:
         query = query.filter(brand_id__in=brand_ids or [0])
     return await query.order_by("embargo_at", "id")
@@ -227,16 +232,20 @@ def brand_scope(caller: Caller) -> list[int] | None:
     return None if caller.is_admin else sorted(caller.brand_ids(Role.MANAGER, Role.BRAND))
 
 
-async def render_digest(app: App, locale: str, brand_ids: list[int] | None, now: datetime) -> str:
+async def render_digest(
+    renderer: Renderer, locale: str, brand_ids: list[int] | None, now: datetime
+) -> str:
     campaigns = await visible_campaigns(brand_ids)
     digests = [await campaign_digest(c, now) for c in campaigns]
-    return app.renderer.render(locale, "digest/digest", digests=digests, now=now)
+    return renderer.render(locale, "digest/digest", digests=digests, now=now)
 
 
-async def render_weekly(app: App, locale: str, brand_ids: list[int] | None, now: datetime) -> str:
+async def render_weekly(
+    renderer: Renderer, locale: str, brand_ids: list[int] | None, now: datetime
+) -> str:
     campaigns = await visible_campaigns(brand_ids)
     digests = [await campaign_digest(c, now, days=WEEK) for c in campaigns]
-    return app.renderer.render(
+    return renderer.render(
         locale, "digest/weekly", digests=digests, now=now, since=now - timedelta(days=WEEK)
     )
 
@@ -351,13 +360,13 @@ async def chart_series(campaign: Campaign, now: datetime) -> Series:
     return Series(campaign.code, days, submissions, engagement)
 
 
-def chart_path(app: App, campaign: Campaign, now: datetime) -> Path:
+def chart_path(export_dir: str, campaign: Campaign, now: datetime) -> Path:
     stamp = now.astimezone(ZoneInfo(campaign.timezone)).strftime("%Y%m%d-%H%M%S")
-    return Path(app.settings.export_dir) / "charts" / f"digest-{campaign.code}-{stamp}.png"
+    return Path(export_dir) / "charts" / f"digest-{campaign.code}-{stamp}.png"
 
 
 async def digest_charts(
-    app: App, locale: str, brand_ids: list[int] | None, now: datetime
+    export_dir: str, locale: str, brand_ids: list[int] | None, now: datetime
 ) -> list[OutFile]:
     """One PNG per live campaign the digest covers (drawn in a worker thread)."""
     files = []
@@ -365,7 +374,7 @@ async def digest_charts(
         series = await chart_series(campaign, now)
         try:
             path = await asyncio.to_thread(
-                render_chart, series, chart_path(app, campaign, now), locale
+                render_chart, series, chart_path(export_dir, campaign, now), locale
             )
         except Exception:  # a chart that cannot be drawn never holds back the digest
             log.exception("digest chart for %s could not be drawn", campaign.code)
@@ -397,15 +406,27 @@ def _due(sub: DigestSubscription, now: datetime) -> str | None:
 
 
 class DigestService:
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, clock: Clock, speaker: Speaker, settings: Settings) -> None:
+        self.clock = clock
+        self.speaker = speaker
+        self.settings = settings
+
+    async def now(
+        self, locale: str, brand_ids: list[int] | None, now: datetime
+    ) -> tuple[str, list[OutFile]]:
+        """The digest as of now: its text and a chart per campaign."""
+        text = await render_digest(self.speaker.renderer, locale, brand_ids, now)
+        return text, await digest_charts(self.settings.export_dir, locale, brand_ids, now)
+
+    async def weekly(self, locale: str, brand_ids: list[int] | None, now: datetime) -> str:
+        return await render_weekly(self.speaker.renderer, locale, brand_ids, now)
 
     async def subscribe(
         self, chat: ChatRef, user_id: str | None, caller: Caller, at: str, locale: str
     ) -> DigestSubscription:
         scope = brand_scope(caller)
         campaigns = await visible_campaigns(scope)
-        tz = campaigns[0].timezone if campaigns else self.app.settings.timezone
+        tz = campaigns[0].timezone if campaigns else self.settings.timezone
         sub, _ = await DigestSubscription.update_or_create(
             platform=chat.platform,
             chat_id=chat.chat_id,
@@ -421,7 +442,7 @@ class DigestService:
             },
         )
         # Subscribing after today's time: the first one goes tomorrow (ask /digest for now).
-        local = _local(self.app.clock.now(), tz)
+        local = _local(self.clock.now(), tz)
         if local.strftime("%H:%M") >= at:
             sub.last_sent_on = local.date().isoformat()
             await sub.save(update_fields=["last_sent_on"])
@@ -434,7 +455,7 @@ class DigestService:
 
     async def tick(self) -> int:
         """Send the digests that came due (each chat once a local day); returns how many."""
-        now = self.app.clock.now()
+        now = self.clock.now()
         sent = 0
         for sub in await DigestSubscription.all().order_by("id"):
             day = _due(sub, now)
@@ -448,14 +469,13 @@ class DigestService:
             if not claimed:  # another tick sent it
                 continue
             scope = list(sub.brand_ids) or None  # [] was stored for an admin: every brand
-            text = await render_digest(self.app, sub.locale, scope, now)
-            files = await digest_charts(self.app, sub.locale, scope, now)
+            text, files = await self.now(sub.locale, scope, now)
             chat = ChatRef(sub.platform, sub.chat_id, sub.is_group)
-            await self.app.outbox.put(
+            await self.speaker.send(
                 Outgoing(chat=chat, text=text, to_user=sub.user_id, files=files)
             )
             if is_monday(day):
-                weekly = await render_weekly(self.app, sub.locale, scope, now)
-                await self.app.outbox.put(Outgoing(chat=chat, text=weekly, to_user=sub.user_id))
+                weekly = await self.weekly(sub.locale, scope, now)
+                await self.speaker.send(Outgoing(chat=chat, text=weekly, to_user=sub.user_id))
             sent += 1
         return sent

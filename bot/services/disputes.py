@@ -12,11 +12,11 @@ from tortoise.transactions import in_transaction
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.domain.ids import possible_id
+from bot.domain.statuses import DisputeStatus, EntryKind
 from bot.services import audit, ledger
 from bot.services.people import Caller
 from storage.models import Campaign, Dispute, LedgerEntry, Submission
 
-OPEN, RESOLVED, REJECTED = "open", "resolved", "rejected"
 MAX_TEXT = 500
 LIST_LIMIT = 10
 
@@ -32,7 +32,9 @@ async def open_dispute(creator_id: int, submission_id: int, text: str) -> Disput
     if submission is None:
         raise UserError("submissions/unknown", id=submission_id)
     async with in_transaction():
-        existing = await Dispute.filter(submission_id=submission.id, status=OPEN).first()
+        existing = await Dispute.filter(
+            submission_id=submission.id, status=DisputeStatus.OPEN
+        ).first()
         if existing is not None:
             raise UserError("disputes/already_open", dispute=existing, id=submission.id)
         dispute = await Dispute.create(
@@ -44,7 +46,7 @@ async def open_dispute(creator_id: int, submission_id: int, text: str) -> Disput
 
 async def open_disputes(caller: Caller, campaign: Campaign | None) -> tuple[list[Dispute], int]:
     """Open disputes on the brands the caller manages (or on one campaign), oldest first."""
-    query = _managed_query(caller).filter(status=OPEN)
+    query = _managed_query(caller).filter(status=DisputeStatus.OPEN)
     if campaign is not None:
         query = query.filter(submission__campaign_id=campaign.id)
     total = await query.count()
@@ -93,8 +95,8 @@ async def resolve(
     rejection and no entry. Two managers at once: one wins, the other is told it is closed."""
     async with in_transaction():
         dispute = await managed_dispute(caller, dispute_id)
-        status = RESOLVED if amount_fen else REJECTED
-        changed = await Dispute.filter(id=dispute.id, status=OPEN).update(
+        status = DisputeStatus.RESOLVED if amount_fen else DisputeStatus.REJECTED
+        changed = await Dispute.filter(id=dispute.id, status=DisputeStatus.OPEN).update(
             status=status,
             resolution=reason[:MAX_TEXT],
             amount_fen=amount_fen,
@@ -109,7 +111,7 @@ async def resolve(
             entry = await ledger.append(
                 dispute.creator_id,  # type: ignore[attr-defined]
                 campaign,
-                ledger.ADJUSTMENT,
+                EntryKind.ADJUSTMENT,
                 amount_fen,
                 caller.person_id,
                 submission_id=dispute.submission_id,  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from tortoise.transactions import in_transaction
 
 from bot.domain.pricing import Metrics, PostInput, PostPrice, Pricing, budget_alerts, price_creator
 from bot.domain.pricing import in_bonus_window as bonus_window
+from bot.domain.statuses import EarningState, EntryKind, SettlementStatus, SubmissionStatus
 from bot.services import points
 from storage.models import (
     BudgetAlert,
@@ -34,9 +35,9 @@ from storage.models import (
     Submission,
 )
 
-ACCRUAL, REVERSAL, ADJUSTMENT, PAYOUT = "accrual", "reversal", "adjustment", "payout"
-EARNING_KINDS = (ACCRUAL, REVERSAL, ADJUSTMENT)  # what a creator earned; payouts settle it
-PENDING, SETTLED, PAID = "pending", "settled", "paid"
+# What a creator earned; payouts settle it.
+EARNING_KINDS = (EntryKind.ACCRUAL, EntryKind.REVERSAL, EntryKind.ADJUSTMENT)
+POST_KINDS = (EntryKind.ACCRUAL, EntryKind.REVERSAL)  # a post's accrued amount
 MAX_ATTEMPTS = 8
 
 
@@ -150,7 +151,7 @@ async def _reprice_once(
     submissions = await Submission.filter(creator_id=creator_id, campaign_id=campaign.id).order_by(
         "id"
     )
-    approved = [s for s in submissions if s.status == "approved"]
+    approved = [s for s in submissions if s.status == SubmissionStatus.APPROVED]
     snapshots = {s.id: await _latest_snapshot(s.id) for s in approved}
     metrics = {s.id: _metrics_of(snapshots[s.id]) for s in approved}
     priced = price_creator(
@@ -173,7 +174,7 @@ async def _reprice_once(
         if diff == 0:
             continue
         seq += 1
-        kind = REVERSAL if price is None else ACCRUAL
+        kind = EntryKind.REVERSAL if price is None else EntryKind.ACCRUAL
         basis = {"cause": cause, "total_fen": want, "status": submission.status}
         snapshot = snapshots.get(submission.id) if price is not None else None
         if price is not None:
@@ -210,7 +211,7 @@ async def _accrued_by_submission(creator_id: int, campaign_id: int) -> dict[int,
     # Sums and post_seq from one statement: a new entry's post_seq then names exactly the state
     # its difference was taken from (the unique constraint's point).
     rows = await LedgerEntry.filter(
-        creator_id=creator_id, campaign_id=campaign_id, kind__in=(ACCRUAL, REVERSAL)
+        creator_id=creator_id, campaign_id=campaign_id, kind__in=POST_KINDS
     ).values_list("submission_id", "amount_fen", "post_seq")
     result: dict[int, Accrued] = defaultdict(Accrued)
     for submission_id, amount, post_seq in rows:
@@ -254,7 +255,7 @@ async def _last_seq(creator_id: int, campaign_id: int) -> int:
 async def append(
     creator_id: int,
     campaign: Campaign,
-    kind: str,
+    kind: EntryKind,
     amount_fen: int,
     actor_id: int | None,
     *,
@@ -294,7 +295,7 @@ async def append(
 @dataclass
 class PostView:
     submission: Submission
-    amounts: dict[str, int] = field(default_factory=lambda: {PENDING: 0, SETTLED: 0, PAID: 0})
+    amounts: dict[EarningState, int] = field(default_factory=lambda: dict.fromkeys(EarningState, 0))
     lines: list[dict] = field(default_factory=list)  # the latest explanation
 
     @property
@@ -305,7 +306,7 @@ class PostView:
 @dataclass
 class AdjustmentView:
     entry: LedgerEntry
-    state: str
+    state: EarningState
 
 
 @dataclass
@@ -314,7 +315,7 @@ class CampaignView:
     currency: str
     posts: list[PostView] = field(default_factory=list)
     adjustments: list[AdjustmentView] = field(default_factory=list)
-    amounts: dict[str, int] = field(default_factory=lambda: {PENDING: 0, SETTLED: 0, PAID: 0})
+    amounts: dict[EarningState, int] = field(default_factory=lambda: dict.fromkeys(EarningState, 0))
 
     @property
     def total_fen(self) -> int:
@@ -325,12 +326,14 @@ async def settlements_of(campaign_id: int) -> list[Settlement]:
     return await Settlement.filter(campaign_id=campaign_id).order_by("number")
 
 
-def state_of(entry_id: int, settlements: list[Settlement]) -> str:
+def state_of(entry_id: int, settlements: list[Settlement]) -> EarningState:
     """pending, or the state of the first settlement whose period holds the entry."""
     for settlement in settlements:
         if entry_id <= settlement.last_entry_id:
-            return PAID if settlement.status == PAID else SETTLED
-    return PENDING
+            if settlement.status == SettlementStatus.PAID:
+                return EarningState.PAID
+            return EarningState.SETTLED
+    return EarningState.PENDING
 
 
 async def creator_view(creator_id: int) -> list[CampaignView]:
@@ -358,7 +361,7 @@ async def creator_view(creator_id: int) -> list[CampaignView]:
             settlements[campaign.id] = await settlements_of(campaign.id)
         state = state_of(entry.id, settlements[view.campaign.id])
         view.amounts[state] += entry.amount_fen
-        if entry.kind == ADJUSTMENT:
+        if entry.kind == EntryKind.ADJUSTMENT:
             view.adjustments.append(AdjustmentView(entry, state))
             continue
         post = posts.get(entry.submission_id)  # type: ignore[attr-defined]
@@ -370,8 +373,7 @@ async def creator_view(creator_id: int) -> list[CampaignView]:
 
 async def post_earning(submission_id: int) -> tuple[int, list[dict]]:
     """What a post has accrued so far, and the lines of its latest pricing."""
-    entries = await LedgerEntry.filter(
-        submission_id=submission_id, kind__in=(ACCRUAL, REVERSAL)
-    ).order_by("id")
+    query = LedgerEntry.filter(submission_id=submission_id, kind__in=POST_KINDS)
+    entries = await query.order_by("id")
     lines = entries[-1].basis.get("lines", []) if entries else []
     return sum(e.amount_fen for e in entries), lines

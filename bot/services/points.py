@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.domain.points import Level, PostFacts, level_for, on_time, rank, total_points
+from bot.domain.statuses import EnrollmentStatus, SubmissionStatus
 from bot.services import campaigns
 from bot.services.people import Caller
 from storage.models import Campaign, Creator, Enrollment, MetricSnapshot, Submission
 
-APPROVED = "approved"
 BOARD_SIZE = 20
 
 
 async def _facts(submission: Submission, campaign: Campaign) -> PostFacts:
-    if submission.status != APPROVED:
+    if submission.status != SubmissionStatus.APPROVED:
         return PostFacts(False)
     at = submission.posted_at or submission.created_at
     snapshot = await MetricSnapshot.filter(submission_id=submission.id).order_by("-id").first()
@@ -66,7 +66,7 @@ async def leaderboard(caller: Caller, code: str | None) -> Board:
         if not enrolled and not caller.can_view_brand(campaign.brand_id):  # type: ignore[attr-defined]
             raise UserError("campaigns/unknown", code=code.strip()[:40])
         creators = await Creator.filter(
-            enrollments__campaign_id=campaign.id, enrollments__status="active"
+            enrollments__campaign_id=campaign.id, enrollments__status=EnrollmentStatus.ACTIVE
         ).prefetch_related("person")
         scored = [(c, await campaign_points(c.id, campaign)) for c in creators]
     else:
@@ -82,7 +82,7 @@ async def leaderboard(caller: Caller, code: str | None) -> Board:
         creators = (
             await Creator.filter(
                 enrollments__campaign__brand_id__in=list(brand_ids) or [0],
-                enrollments__status="active",
+                enrollments__status=EnrollmentStatus.ACTIVE,
             )
             .distinct()
             .prefetch_related("person")

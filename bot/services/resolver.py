@@ -29,6 +29,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from bot.domain.links import Link, classify_url
+from bot.domain.statuses import ResolveStatus
 from bot.services import quality, submissions
 from storage.models import Submission
 
@@ -186,7 +187,11 @@ class ResolverService:
 
     async def run_once(self) -> int:
         """Follow every pending short link (up to BATCH) once; how many were recorded."""
-        pending = await Submission.filter(resolve_status="pending").order_by("id").limit(BATCH)
+        pending = (
+            await Submission.filter(resolve_status=ResolveStatus.PENDING)
+            .order_by("id")
+            .limit(BATCH)
+        )
         results = await asyncio.gather(*(self.resolver.resolve(s.url) for s in pending))
         done = 0
         for submission, result in zip(pending, results, strict=True):
@@ -198,7 +203,7 @@ class ResolverService:
                 result.outcome,
                 self.max_attempts,
             )
-            if updated is not None and updated.resolve_status == "resolved":
+            if updated is not None and updated.resolve_status == ResolveStatus.RESOLVED:
                 await quality.refresh(updated.id)
             done += updated is not None
         return done

@@ -23,12 +23,11 @@ from tortoise.transactions import in_transaction
 from bot.core.errors import UserError
 from bot.core.ports import Notify
 from bot.domain.spreadsheet import csv_row, is_text
+from bot.domain.statuses import EarningState, EntryKind, SettlementStatus
 from bot.services import audit, ledger
 from bot.services.campaigns import campaign_by_code
 from bot.services.people import Caller
 from storage.models import Campaign, Creator, LedgerEntry, Settlement, Statement, Submission
-
-CLOSED = "closed"
 
 
 @dataclass
@@ -68,7 +67,7 @@ async def preview(campaign: Campaign) -> Preview:
     posts: dict[tuple[int, int], dict] = {}
     for entry in entries:
         period = creators.setdefault(entry.creator_id, CreatorPeriod(entry.creator))  # type: ignore[attr-defined]
-        if entry.kind == ledger.ADJUSTMENT:
+        if entry.kind == EntryKind.ADJUSTMENT:
             period.lines.append(
                 {"kind": "adjustment", "amount_fen": entry.amount_fen, "note": entry.note or ""}
             )
@@ -168,8 +167,8 @@ async def mark_paid(
     settlement is paid once."""
     async with in_transaction():
         settlement = await settlement_by_number(campaign, number)
-        changed = await Settlement.filter(id=settlement.id, status=CLOSED).update(
-            status=ledger.PAID, paid_at=now, paid_by_id=caller.person_id
+        changed = await Settlement.filter(id=settlement.id, status=SettlementStatus.CLOSED).update(
+            status=SettlementStatus.PAID, paid_at=now, paid_by_id=caller.person_id
         )
         if not changed:
             raise UserError("settlement/already_paid", campaign=campaign, settlement=settlement)
@@ -185,7 +184,7 @@ async def mark_paid(
                 await ledger.append(
                     statement.creator_id,  # type: ignore[attr-defined]
                     campaign,
-                    ledger.PAYOUT,
+                    EntryKind.PAYOUT,
                     -statement.total_fen,
                     caller.person_id,
                     settlement_id=settlement.id,
@@ -252,7 +251,7 @@ async def export_rows(campaign: Campaign) -> ExportRows:
         c.id: c
         for c in await Creator.filter(id__in=list(per_creator) or [0]).prefetch_related("person")
     }
-    states = (ledger.PENDING, ledger.SETTLED, ledger.PAID)
+    states = tuple(EarningState)
     for creator_id in sorted(per_creator):
         amounts = per_creator[creator_id]
         creator = creators[creator_id]

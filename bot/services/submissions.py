@@ -19,11 +19,11 @@ from bot.domain.checks import Candidate, Check, Rules
 from bot.domain.ids import possible_id
 from bot.domain.links import Link, find_links, post_time
 from bot.domain.pricing import Metrics
+from bot.domain.statuses import ResolveStatus, SubmissionStatus
 from bot.services import audit, ledger, quality
 from bot.services.people import Caller
 from storage.models import Campaign, Creator, MetricSnapshot, SocialAccount, Submission
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_REASON = 500
 
 
@@ -85,7 +85,7 @@ async def submit(
         posted_at=post_time(link),
         duplicate_of=duplicate_of,
         accounts=await _handles(creator.id, link.platform),
-        resolution="pending" if link.short and resolve else None,
+        resolution=ResolveStatus.PENDING if link.short and resolve else None,
     )
     checks = checks_rules.verify(candidate, rules)
     refused = checks_rules.refusal(checks)
@@ -106,7 +106,7 @@ async def submit(
             canonical_url=link.canonical_url[:1000],
             post_id=link.post_id,
             dedupe_key=link.dedupe_key[:1100],
-            status=APPROVED if auto else PENDING,
+            status=SubmissionStatus.APPROVED if auto else SubmissionStatus.PENDING,
             decided_at=now if auto else None,
             flags=checks_rules.flags(checks),
             checks=[check.to_json() for check in checks],
@@ -115,13 +115,13 @@ async def submit(
             author=link.author[:200] if link.author else None,
             source_platform=source_platform,
             source_chat=source_chat,
-            resolve_status="pending" if link.short else None,
+            resolve_status=ResolveStatus.PENDING if link.short else None,
         )
     except IntegrityError:  # the same post arrived twice at once
         raise _duplicate(await Submission.get(dedupe_key=link.dedupe_key), creator) from None
     if auto:
         await audit.record(None, "submission.auto_approved", f"submission:{submission.id}")
-        await ledger.reprice(creator.id, campaign.id, None, "approved")
+        await ledger.reprice(creator.id, campaign.id, None, SubmissionStatus.APPROVED)
     return Submitted(submission, link, checks, auto)
 
 
@@ -147,12 +147,14 @@ async def apply_resolution(
     loop, timeout …). A post already submitted as
     another submission is kept and flagged `duplicate` for review, never deleted; nothing here
     changes the status or money. Returns the submission, or None when it was not pending."""
-    submission = await Submission.get_or_none(id=submission_id, resolve_status="pending")
+    submission = await Submission.get_or_none(
+        id=submission_id, resolve_status=ResolveStatus.PENDING
+    )
     if submission is None:
         return None
     submission.resolve_attempts += 1
     if outcome == "retry" and submission.resolve_attempts < max_attempts:
-        await Submission.filter(id=submission.id, resolve_status="pending").update(
+        await Submission.filter(id=submission.id, resolve_status=ResolveStatus.PENDING).update(
             resolve_attempts=submission.resolve_attempts
         )
         return submission
@@ -162,7 +164,12 @@ async def apply_resolution(
     used = post or (original[0] if original else None)
     if used is None:  # the stored URL no longer parses: leave the row as it is
         return None
-    status = "resolved" if post else ("not_post" if outcome == "not_post" else "failed")
+    if post is not None:
+        status = ResolveStatus.RESOLVED
+    elif outcome == "not_post":
+        status = ResolveStatus.NOT_POST
+    else:
+        status = ResolveStatus.FAILED
     detail = {"reason": reason, "url": (final_url or "")[:300]}
     duplicate = None
     if post is not None:
@@ -227,7 +234,7 @@ async def review_queue(
     caller: Caller, campaign_code: str | None, limit: int
 ) -> tuple[list[Submission], int]:
     """Pending submissions on brands the caller manages, oldest first, and how many in all."""
-    query = Submission.filter(status=PENDING)
+    query = Submission.filter(status=SubmissionStatus.PENDING)
     if not caller.is_admin:
         query = query.filter(campaign__brand_id__in=list(caller.brand_ids(Role.MANAGER)) or [0])
     if campaign_code:
@@ -256,9 +263,9 @@ async def decide(
         # A pending post is approved or rejected; an approved one may still be rejected (its
         # accruals are then reversed in the ledger).
         was = submission.status
-        if was != PENDING and (approve or was != APPROVED):
+        if was != SubmissionStatus.PENDING and (approve or was != SubmissionStatus.APPROVED):
             raise UserError("review/already_decided", id=submission.id, status=submission.status)
-        submission.status = APPROVED if approve else REJECTED
+        submission.status = SubmissionStatus.APPROVED if approve else SubmissionStatus.REJECTED
         submission.reason = reason[:MAX_REASON] or None
         submission.decided_at = now
         submission.decided_by_id = caller.person_id  # type: ignore[attr-defined]

@@ -45,6 +45,13 @@ from bot.core.errors import UserError
 from bot.core.messages import ChatRef, Outgoing
 from bot.domain import timeline as rules
 from bot.domain.kits import kit_for, kits_for
+from bot.domain.statuses import (
+    CampaignStatus,
+    EnrollmentStatus,
+    OutboxStatus,
+    PushStatus,
+    SubmissionStatus,
+)
 from bot.services import people
 from storage.models import (
     Campaign,
@@ -63,8 +70,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LIVE = "live"
-PENDING, SENT, SKIPPED, PAUSED = "pending", "sent", "skipped", "paused"
 MAX_SLEEP_SECONDS = 5.0  # the loop ticks the app at least this often (broadcasts, digests)
 
 
@@ -102,7 +107,7 @@ class TimelineService:
                 kind=push.kind,
                 defaults={
                     "due_at": push.due_at,
-                    "status": SKIPPED if before else PENDING,
+                    "status": PushStatus.SKIPPED if before else PushStatus.PENDING,
                     "reason": "before_campaign" if before else None,
                 },
             )
@@ -111,7 +116,8 @@ class TimelineService:
 
     async def _plan_new_campaigns(self) -> None:
         planned = await ScheduledPush.all().distinct().values_list("campaign_id", flat=True)
-        for campaign in await Campaign.filter(status=LIVE).exclude(id__in=list(planned) or [0]):
+        live = Campaign.filter(status=CampaignStatus.LIVE)
+        for campaign in await live.exclude(id__in=list(planned) or [0]):
             await self.plan(campaign)
 
     # --- firing -----------------------------------------------------------------------
@@ -122,12 +128,12 @@ class TimelineService:
             await self._plan_new_campaigns()
             now = self.app.clock.now()
             rows = await ScheduledPush.filter(
-                status=PENDING, due_at__lte=now + rules.GO_LEAD
+                status=PushStatus.PENDING, due_at__lte=now + rules.GO_LEAD
             ).order_by("due_at", "id")
             fired = 0
             for campaign_id in dict.fromkeys(r.campaign_id for r in rows):  # type: ignore[attr-defined]
                 campaign = await Campaign.get(id=campaign_id)
-                if campaign.status != LIVE:
+                if campaign.status != CampaignStatus.LIVE:
                     continue
                 mine = [r for r in rows if r.campaign_id == campaign_id]  # type: ignore[attr-defined]
                 due = [r for r in mine if rules.fire_at(rules.Push(r.kind, r.due_at)) <= now]
@@ -146,8 +152,8 @@ class TimelineService:
         self, campaign: Campaign, row: ScheduledPush, decision: rules.Decision, now: datetime
     ) -> int:
         async with in_transaction():
-            claimed = await ScheduledPush.filter(id=row.id, status=PENDING).update(
-                status=SKIPPED if decision.action == rules.SKIP else SENT,
+            claimed = await ScheduledPush.filter(id=row.id, status=PushStatus.PENDING).update(
+                status=PushStatus.SKIPPED if decision.action == rules.SKIP else PushStatus.SENT,
                 sent_as=decision.send_as,
                 reason=decision.reason or None,
                 fired_at=now,
@@ -220,7 +226,7 @@ class TimelineService:
 
     async def _creators(self, campaign: Campaign, only_pending: bool) -> list[Recipient]:
         enrollments = (
-            await Enrollment.filter(campaign_id=campaign.id, status="active")
+            await Enrollment.filter(campaign_id=campaign.id, status=EnrollmentStatus.ACTIVE)
             .order_by("id")
             .prefetch_related("creator__person")
         )
@@ -228,7 +234,7 @@ class TimelineService:
         if only_pending:
             done = set(
                 await Submission.filter(campaign_id=campaign.id)
-                .exclude(status="rejected")
+                .exclude(status=SubmissionStatus.REJECTED)
                 .values_list("creator_id", flat=True)  # type: ignore[arg-type]
             )
         out = []
@@ -269,16 +275,16 @@ class TimelineService:
         async with self._lock:
             await self.rows(campaign)
             await self._take_back_queued(campaign)
-            return await ScheduledPush.filter(campaign_id=campaign.id, status=PENDING).update(
-                status=PAUSED
-            )
+            return await ScheduledPush.filter(
+                campaign_id=campaign.id, status=PushStatus.PENDING
+            ).update(status=PushStatus.PAUSED)
 
     async def resume(self, campaign: Campaign) -> int:
         """Release held pushes; the next tick decides what is still worth sending."""
         async with self._lock:
-            count = await ScheduledPush.filter(campaign_id=campaign.id, status=PAUSED).update(
-                status=PENDING
-            )
+            count = await ScheduledPush.filter(
+                campaign_id=campaign.id, status=PushStatus.PAUSED
+            ).update(status=PushStatus.PENDING)
         self._wake.set()
         return count
 
@@ -290,7 +296,7 @@ class TimelineService:
                 raise UserError("timeline/shift_past_deadline", campaign=campaign)
             now = self.app.clock.now()
             if await ScheduledPush.filter(
-                campaign_id=campaign.id, kind=rules.GO, status=SENT, due_at__lte=now
+                campaign_id=campaign.id, kind=rules.GO, status=PushStatus.SENT, due_at__lte=now
             ).exists():
                 raise UserError("timeline/shift_after_go", campaign=campaign)
             await self.rows(campaign)
@@ -301,20 +307,21 @@ class TimelineService:
             spec["embargo_at"] = times.embargo_at.isoformat()
             campaign.spec = spec
             await campaign.save(update_fields=["event_at", "embargo_at", "spec"])
-            paused = await ScheduledPush.exists(campaign_id=campaign.id, status=PAUSED)
+            paused = await ScheduledPush.exists(campaign_id=campaign.id, status=PushStatus.PAUSED)
             new_plan = {p.kind: p for p in rules.plan(times)}
             for row in await ScheduledPush.filter(
-                campaign_id=campaign.id, status__in=[PENDING, PAUSED, SKIPPED]
+                campaign_id=campaign.id,
+                status__in=[PushStatus.PENDING, PushStatus.PAUSED, PushStatus.SKIPPED],
             ):
                 push = new_plan.get(row.kind)
                 if push is not None and rules.fire_at(push) > now:
                     # Still ahead (a countdown skipped earlier counts again after a delay).
                     row.due_at, row.reason = push.due_at, None
-                    row.status = PAUSED if paused else PENDING
-                elif push is not None and row.status != SKIPPED:
+                    row.status = PushStatus.PAUSED if paused else PushStatus.PENDING
+                elif push is not None and row.status != PushStatus.SKIPPED:
                     row.due_at = push.due_at  # already due: the next tick decides
-                elif push is None and row.status != SKIPPED:  # no room for it any more
-                    row.status, row.reason = SKIPPED, "shifted_out"
+                elif push is None and row.status != PushStatus.SKIPPED:  # no room for it any more
+                    row.status, row.reason = PushStatus.SKIPPED, "shifted_out"
                 await row.save(update_fields=["due_at", "status", "reason"])
         self._wake.set()
 
@@ -322,13 +329,16 @@ class TimelineService:
         """A GO written to the outbox ahead and not yet due goes back to pending."""
         now = self.app.clock.now()
         rows = await ScheduledPush.filter(
-            campaign_id=campaign.id, status=SENT, due_at__gt=now
+            campaign_id=campaign.id, status=PushStatus.SENT, due_at__gt=now
         ).all()
         for row in rows:
-            await OutboxMessage.filter(id__in=row.outbox_ids or [0], status="pending").update(
-                status="cancelled", error="timeline paused or shifted before it was due"
+            await OutboxMessage.filter(
+                id__in=row.outbox_ids or [0], status=OutboxStatus.PENDING
+            ).update(
+                status=OutboxStatus.CANCELLED,
+                error="timeline paused or shifted before it was due",
             )
-            row.status, row.sent_as, row.fired_at = PENDING, None, None
+            row.status, row.sent_as, row.fired_at = PushStatus.PENDING, None, None
             row.recipients, row.outbox_ids = 0, []
             await row.save(
                 update_fields=["status", "sent_as", "fired_at", "recipients", "outbox_ids"]
@@ -340,9 +350,9 @@ class TimelineService:
     async def next_wake(self) -> datetime | None:
         """The next moment something is to be done: a push to fire or a queued GO to release."""
         now = self.app.clock.now()
-        pending = await ScheduledPush.filter(status=PENDING).order_by("due_at").first()
+        pending = await ScheduledPush.filter(status=PushStatus.PENDING).order_by("due_at").first()
         queued = (
-            await ScheduledPush.filter(status=SENT, kind=rules.GO, due_at__gt=now)
+            await ScheduledPush.filter(status=PushStatus.SENT, kind=rules.GO, due_at__gt=now)
             .order_by("due_at")
             .first()
         )
@@ -385,18 +395,21 @@ async def _dm(person: Person) -> Recipient | None:
 
 async def campaign_stats(campaign: Campaign) -> dict[str, Any]:
     """The closing summary's figures."""
-    enrolled = await Enrollment.filter(campaign_id=campaign.id, status="active").count()
+    enrolled = await Enrollment.filter(
+        campaign_id=campaign.id, status=EnrollmentStatus.ACTIVE
+    ).count()
     submissions = await Submission.filter(campaign_id=campaign.id)
-    by_status: dict[str, int] = {}
+    by_status: dict[SubmissionStatus, int] = dict.fromkeys(SubmissionStatus, 0)
     for s in submissions:
-        by_status[s.status] = by_status.get(s.status, 0) + 1
-    submitters = {s.creator_id for s in submissions if s.status != "rejected"}  # type: ignore[attr-defined]
+        by_status[s.status] += 1
+    counted = [s for s in submissions if s.status != SubmissionStatus.REJECTED]
+    submitters = {s.creator_id for s in counted}  # type: ignore[attr-defined]
     return {
         "enrolled": enrolled,
         "posts": len(submissions),
-        "approved": by_status.get("approved", 0),
-        "pending": by_status.get("pending", 0),
-        "rejected": by_status.get("rejected", 0),
+        "approved": by_status[SubmissionStatus.APPROVED],
+        "pending": by_status[SubmissionStatus.PENDING],
+        "rejected": by_status[SubmissionStatus.REJECTED],
         "leaks": sum(1 for s in submissions if "leak" in (s.flags or [])),
         "late": sum(1 for s in submissions if "late" in (s.flags or [])),
         "missing": max(enrolled - len(submitters), 0),

@@ -9,7 +9,7 @@ import pytest
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import ManualClock
-from bot.core.registry import REGISTRY, CommandSpec
+from bot.core.registry import CommandSpec
 from storage.models import Campaign, Creator, FlowState, OutboxMessage, Submission
 from tests.conftest import AFTER_EMBARGO, MANAGER_SETUP, SCRIPTS, Chat, onboarding_answers
 
@@ -150,10 +150,9 @@ async def test_a_failing_handler_answers_politely_and_the_bot_goes_on(
     async def broken(ctx: object) -> None:
         raise RuntimeError("database on fire")
 
-    spec = REGISTRY.commands["me"]
-    monkeypatch.setitem(
-        REGISTRY.commands, "me", CommandSpec(spec.name, spec.keywords, spec.role, broken)
-    )
+    commands = enrolled.app.registry.commands
+    spec = commands["me"]
+    monkeypatch.setitem(commands, "me", CommandSpec(spec.name, spec.keywords, spec.role, broken))
     reply = await enrolled.text("ada@dm: /me")
     assert reply.startswith("抱歉，处理这条消息时出错了，你的数据没有丢失。")
     assert "database on fire" not in reply

@@ -337,9 +337,9 @@ async def test_an_unreachable_endpoint_leaves_the_rest_running(
         assert "/start" in await chat.text("boss@dm: /help")
 
         # A message for WeChat waits in the outbox instead of being lost.
-        row = await app.outbox.put(Outgoing(ChatRef(PLATFORM, ADA), "稍后送达"))
+        queued = await app.outbox.put(Outgoing(ChatRef(PLATFORM, ADA), "稍后送达"))
         await app.outbox.flush()
-        await row.refresh_from_db()
+        row = await OutboxMessage.get(id=queued.id)
         assert row.status == "pending" and "not connected" in (row.error or "")
         await platform.stop()
     assert loop.is_running()

@@ -1,0 +1,153 @@
+"""The kernel's ports (bot/core/ports.py) in memory: the dispatcher, flows and outbox run
+without a database, so their own rules can be tested alone."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bot.core.identity import Caller, PlatformUser, Role
+from bot.core.messages import ChatRef
+from bot.core.ports import INTERRUPTED, Conversation, ConversationKey, OutboxRow, Ports
+
+
+@dataclass
+class MemoryPeople:
+    roles: dict[str, dict[Role, set[int | None]]] = field(default_factory=dict)  # user id →
+    creators: set[str] = field(default_factory=set)
+    locales: dict[int, str] = field(default_factory=dict)
+    blocked_users: set[PlatformUser] = field(default_factory=set)
+    _ids: dict[PlatformUser, int] = field(default_factory=dict)
+
+    def person_id(self, user: PlatformUser) -> int:
+        return self._ids.setdefault(user, len(self._ids) + 1)
+
+    async def identify(
+        self,
+        user: PlatformUser,
+        display_name: str,
+        now: datetime,
+        bootstrap_admins: tuple[PlatformUser, ...],
+        username: str | None = None,
+        in_private: bool = False,
+    ) -> Caller:
+        if in_private:
+            self.blocked_users.discard(user)
+        roles = {role: set(brands) for role, brands in self.roles.get(user.user_id, {}).items()}
+        if user in bootstrap_admins:
+            roles.setdefault(Role.ADMIN, set()).add(None)
+        person_id = self.person_id(user)
+        creator_id = person_id if user.user_id in self.creators else None
+        return Caller(
+            person_id, display_name, self.locales.get(person_id), user, roles, creator_id
+        )
+
+    async def reachable(self, person_id: int) -> PlatformUser | None:
+        for user, known in self._ids.items():
+            if known == person_id and user not in self.blocked_users:
+                return user
+        return None
+
+    async def locale_of(self, person_id: int) -> str | None:
+        return self.locales.get(person_id)
+
+    async def blocked(self, user: PlatformUser, now: datetime) -> None:
+        self.blocked_users.add(user)
+
+
+@dataclass
+class MemoryConversations:
+    states: dict[ConversationKey, Conversation] = field(default_factory=dict)
+
+    async def get(self, key: ConversationKey) -> Conversation | None:
+        state = self.states.get(key)
+        return replace(state, data=dict(state.data)) if state else None
+
+    async def put(self, key: ConversationKey, conversation: Conversation) -> None:
+        self.states[key] = replace(conversation, data=dict(conversation.data))
+
+    async def delete(self, key: ConversationKey) -> None:
+        self.states.pop(key, None)
+
+
+@dataclass
+class MemoryMessageLog:
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+    groups: set[ChatRef] = field(default_factory=set)
+    menus: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+
+    async def first_time(self, platform: str, chat_id: str, message_id: str) -> bool:
+        key = (platform, chat_id, message_id)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    async def group_seen(self, chat: ChatRef) -> None:
+        self.groups.add(chat)
+
+    async def offer_choices(self, chat: ChatRef, user_id: str, values: list[str]) -> None:
+        key = (chat.platform, chat.chat_id, user_id)
+        if values:
+            self.menus[key] = list(values)
+        else:
+            self.menus.pop(key, None)
+
+    async def offered_choices(self, chat: ChatRef, user_id: str) -> list[str]:
+        return list(self.menus.get((chat.platform, chat.chat_id, user_id), []))
+
+
+@dataclass
+class MemoryOutboxStore:
+    rows: dict[int, OutboxRow] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def add(
+        self, platform: str, chat_id: str, payload: dict[str, Any], not_before: datetime
+    ) -> OutboxRow:
+        row = OutboxRow(next(self._ids), platform, chat_id, payload, not_before=not_before)
+        self.rows[row.id] = row
+        return replace(row)
+
+    async def due(self, platforms: Sequence[str], now: datetime) -> list[OutboxRow]:
+        return [
+            replace(row)
+            for row in sorted(self.rows.values(), key=lambda r: r.id)
+            if row.status == "pending"
+            and row.platform in platforms
+            and row.not_before is not None
+            and row.not_before <= now
+        ]
+
+    async def get(self, row_id: int) -> OutboxRow | None:
+        row = self.rows.get(row_id)
+        return replace(row) if row else None
+
+    async def update(self, row: OutboxRow, *fields: str) -> None:
+        stored = self.rows[row.id]
+        for name in fields:
+            setattr(stored, name, getattr(row, name))
+
+    async def recover(self) -> int:
+        caught = [row for row in self.rows.values() if row.status == "sending"]
+        for row in caught:
+            row.status, row.error = "failed", INTERRUPTED
+        return len(caught)
+
+    async def count(
+        self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None
+    ) -> int:
+        return sum(
+            1
+            for row in self.rows.values()
+            if row.platform == platform
+            and row.status in statuses
+            and (sent_since is None or (row.sent_at is not None and row.sent_at >= sent_since))
+        )
+
+
+def memory_ports() -> Ports:
+    return Ports(MemoryPeople(), MemoryConversations(), MemoryMessageLog(), MemoryOutboxStore())
