@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ from bot.core.context import Kernel
 from bot.core.dispatcher import Dispatcher
 from bot.core.flows import FlowEngine
 from bot.core.outbox import Outbox
-from bot.core.registry import REGISTRY, Registry
+from bot.core.registry import Registry
 from bot.core.render import Renderer
 from bot.core.speaker import Speaker
 from bot.flows.broadcast import BroadcastFlow
@@ -20,6 +19,21 @@ from bot.flows.campaign_wizard import CampaignWizard
 from bot.flows.metrics_import import MetricsImport
 from bot.flows.onboarding import Onboarding
 from bot.flows.review import RejectReason
+from bot.handlers import (
+    admin,
+    broadcast,
+    campaigns,
+    digest,
+    disputes,
+    earnings,
+    event_day,
+    general,
+    onboarding,
+    outlines,
+    points,
+    settlement,
+    submissions,
+)
 from bot.services.broadcasts import BroadcastService
 from bot.services.budget import BudgetNotices
 from bot.services.digests import DigestService
@@ -29,28 +43,24 @@ from bot.services.timeline import TimelineService
 from storage import db
 from storage.kernel import sql_ports
 
-HANDLER_MODULES = (
-    "bot.handlers.general",
-    "bot.handlers.admin",
-    "bot.handlers.onboarding",
-    "bot.handlers.campaigns",
-    "bot.handlers.submissions",
-    "bot.handlers.earnings",
-    "bot.handlers.settlement",
-    "bot.handlers.outlines",
-    "bot.handlers.event_day",
-    "bot.handlers.broadcast",
-    "bot.handlers.digest",
-    "bot.handlers.disputes",
-    "bot.handlers.points",
-)
-
 
 def load_handlers() -> Registry:
-    """Handlers register themselves on import, into the one registry."""
-    for module in HANDLER_MODULES:
-        importlib.import_module(module)
-    return Registry(REGISTRY)
+    """Every handler module's router, in the order /help lists them."""
+    return Registry(
+        general.router,
+        admin.router,
+        onboarding.router,
+        campaigns.router,
+        submissions.router,
+        earnings.router,
+        settlement.router,
+        outlines.router,
+        event_day.router,
+        broadcast.router,
+        digest.router,
+        disputes.router,
+        points.router,
+    )
 
 
 @dataclass

@@ -123,10 +123,3 @@ class Registry:
     def document_handler(self, filename: str) -> DocumentSpec | None:
         lower = filename.lower()
         return next((d for d in self.documents if lower.endswith(d.suffixes)), None)
-
-
-# Transitional: handler modules not yet on a Router of their own register here.
-REGISTRY = Router()
-command = REGISTRY.command
-document = REGISTRY.document
-group_catcher = REGISTRY.group_catcher

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.identity import Role
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.domain.campaign_spec import CODE_PATTERN
 from bot.services import audit, campaigns, people
 
 STAFF_ROLES = (Role.MANAGER, Role.BRAND, Role.ADMIN)
 
+router = Router()
 
-@command("role", keywords=("角色",), role=Role.ADMIN, in_groups=False)
+
+@router.command("role", keywords=("角色",), role=Role.ADMIN, in_groups=False)
 async def role(ctx: Context) -> None:
     parts = ctx.args.split()
     wanted = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.ids import parse_id, possible_id
 from bot.domain.statuses import BroadcastStatus
@@ -18,8 +18,10 @@ CANCEL = ("cancel", "取消", "停止")
 RETRY = ("retry", "重试")
 STATUS = ("status", "状态")
 
+router = Router()
 
-@command("broadcast", keywords=("群发",), role=Role.MANAGER)
+
+@router.command("broadcast", keywords=("群发",), role=Role.MANAGER)
 async def broadcast(ctx: Context, broadcasts: BroadcastService) -> None:
     parts = ctx.args.split()
     if len(parts) == 2 and parts[0].lower() in CANCEL + RETRY + STATUS:

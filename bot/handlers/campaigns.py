@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.core.context import Context
 from bot.core.identity import Role
-from bot.core.registry import command, document
+from bot.core.registry import Router
 from bot.domain.campaign_spec import CODE_PATTERN, SpecError, parse_campaign_yaml
 from bot.domain.metrics import parse_count
 from bot.domain.platforms import format_hashtag
@@ -19,8 +19,10 @@ INVITE_ROLES = (Role.CREATOR, Role.MANAGER, Role.BRAND)
 MAX_INVITE_DAYS = 365
 MAX_INVITE_USES = 1_000_000  # far above any programme; the column is a 32-bit integer
 
+router = Router()
 
-@command("newcampaign", keywords=("新建活动",), role=Role.MANAGER, in_groups=False)
+
+@router.command("newcampaign", keywords=("新建活动",), role=Role.MANAGER, in_groups=False)
 async def new_campaign(ctx: Context) -> None:
     if ctx.incoming.attachments:
         await import_campaign_file(ctx)
@@ -28,7 +30,7 @@ async def new_campaign(ctx: Context) -> None:
     await ctx.start_flow(CampaignWizard)
 
 
-@document(suffixes=(".yaml", ".yml"), role=Role.MANAGER)
+@router.document(suffixes=(".yaml", ".yml"), role=Role.MANAGER)
 async def import_campaign_file(ctx: Context) -> None:
     attachment = ctx.incoming.attachments[0]
     try:
@@ -40,7 +42,7 @@ async def import_campaign_file(ctx: Context) -> None:
     await ctx.reply("campaigns/created", campaign=campaign, spec=campaign.spec)
 
 
-@command("campaigns", keywords=("活动",))
+@router.command("campaigns", keywords=("活动",))
 async def list_campaigns(ctx: Context) -> None:
     if not ctx.caller.roles and not ctx.caller.creator_id:
         await ctx.reply("campaigns/no_role")
@@ -64,7 +66,7 @@ async def list_campaigns(ctx: Context) -> None:
     await ctx.reply("campaigns/list", rows=rows)
 
 
-@command("join", keywords=("参加",), role=Role.CREATOR)
+@router.command("join", keywords=("参加",), role=Role.CREATOR)
 async def join(ctx: Context) -> None:
     if not ctx.args:
         await ctx.reply("campaigns/join_usage")
@@ -83,7 +85,7 @@ async def join(ctx: Context) -> None:
     )
 
 
-@command("brief", keywords=("简报",), role=Role.CREATOR)
+@router.command("brief", keywords=("简报",), role=Role.CREATOR)
 async def brief(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     code = ctx.args.split()[0] if ctx.args.split() else None
@@ -96,7 +98,7 @@ async def brief(ctx: Context) -> None:
     await ctx.reply("campaigns/brief", campaign=campaign, spec=spec, kits=kits, now=ctx.now)
 
 
-@command("invite", keywords=("邀请",), role=Role.MANAGER)
+@router.command("invite", keywords=("邀请",), role=Role.MANAGER)
 async def invite(ctx: Context) -> None:
     parts = ctx.args.split()
     if not parts:

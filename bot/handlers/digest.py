@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.services import audit
 from bot.services.digests import DigestService, brand_scope, parse_time
 
@@ -14,8 +14,10 @@ ON = ("on", "订阅", "开")
 OFF = ("off", "退订", "关")
 WEEK = ("week", "weekly", "周报")
 
+router = Router()
 
-@command("digest", keywords=("日报",), role=Role.BRAND)
+
+@router.command("digest", keywords=("日报",), role=Role.BRAND)
 async def digest(ctx: Context, digests: DigestService) -> None:
     parts = ctx.args.split()
     chat = ctx.incoming.chat

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.domain.ids import parse_id
 from bot.domain.money import MoneyError, parse_signed_yuan
 from bot.services import campaigns, disputes
@@ -19,8 +19,10 @@ async def _answer(ctx: Context, template: str, /, **data: object) -> None:
     if ctx.in_group:
         await ctx.reply("disputes/sent_privately")
 
+router = Router()
 
-@command("dispute", keywords=("申诉",), role=Role.CREATOR)
+
+@router.command("dispute", keywords=("申诉",), role=Role.CREATOR)
 async def dispute(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     first, _, reason = ctx.args.strip().partition(" ")
@@ -42,7 +44,7 @@ async def dispute(ctx: Context) -> None:
         )
 
 
-@command("disputes", keywords=("申诉列表",), role=Role.MANAGER)
+@router.command("disputes", keywords=("申诉列表",), role=Role.MANAGER)
 async def list_disputes(ctx: Context) -> None:
     code = ctx.args.strip()
     campaign = await campaigns.managed_campaign(ctx.caller, code) if code else None
@@ -55,7 +57,7 @@ async def list_disputes(ctx: Context) -> None:
     )
 
 
-@command("resolve", keywords=("处理申诉",), role=Role.MANAGER)
+@router.command("resolve", keywords=("处理申诉",), role=Role.MANAGER)
 async def resolve(ctx: Context) -> None:
     words = ctx.args.split(maxsplit=2)
     dispute_id = parse_id(words[0]) if words else None

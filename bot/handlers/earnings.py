@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.identity import Role
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.services.earnings import creator_earnings
 
 DETAIL_WORDS = ("detail", "details", "明细", "详细")
 
+router = Router()
 
-@command("earnings", keywords=("收益",), role=Role.CREATOR)
+
+@router.command("earnings", keywords=("收益",), role=Role.CREATOR)
 async def earnings(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     detail = ctx.args.strip().lower() in DETAIL_WORDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.identity import Role
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.domain.kits import kits_for
 from bot.domain.timeline import MAX_SHIFT, ShiftTooFar, parse_shift
 from bot.services import audit, campaigns
@@ -16,8 +16,10 @@ PAUSE = ("pause", "暂停")
 RESUME = ("resume", "恢复")
 SHIFT = ("shift", "顺延", "调整")
 
+router = Router()
 
-@command("kit", keywords=("话题",), role=Role.CREATOR)
+
+@router.command("kit", keywords=("话题",), role=Role.CREATOR)
 async def kit(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     parts = ctx.args.split()
@@ -34,7 +36,7 @@ async def kit(ctx: Context) -> None:
     )
 
 
-@command("timeline", keywords=("时间线",), role=Role.MANAGER)
+@router.command("timeline", keywords=("时间线",), role=Role.MANAGER)
 async def timeline_command(ctx: Context, timeline: TimelineService) -> None:
     parts = ctx.args.split()
     if not parts:
@@ -80,7 +82,7 @@ async def _shift(
     await ctx.reply("timeline/shifted", campaign=campaign, rows=rows, now=ctx.now)
 
 
-@command("linkgroup", keywords=("绑定群",), role=Role.MANAGER)
+@router.command("linkgroup", keywords=("绑定群",), role=Role.MANAGER)
 async def link_group(ctx: Context) -> None:
     parts = ctx.args.split()
     if not ctx.in_group:

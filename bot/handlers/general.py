@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from bot.config import LOCALES
 from bot.core.context import Context
-from bot.core.registry import Registry, command
+from bot.core.registry import Registry, Router
 from bot.core.render import Renderer
 from storage.models import Person
 
+router = Router()
 
-@command("help", keywords=("帮助",))
+
+@router.command("help", keywords=("帮助",))
 async def help_(ctx: Context, registry: Registry, renderer: Renderer) -> None:
     locale = ctx.locale
     entries = [
@@ -24,7 +26,7 @@ async def help_(ctx: Context, registry: Registry, renderer: Renderer) -> None:
     await ctx.reply("general/help", entries=entries, caller=ctx.caller)
 
 
-@command("lang", keywords=("语言",), in_groups=False)
+@router.command("lang", keywords=("语言",), in_groups=False)
 async def lang(ctx: Context) -> None:
     wanted = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(
         ctx.args.strip().lower().replace("-", "_")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.identity import Role
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.flows.onboarding import Onboarding
 from bot.services import audit, creators, invites, people
 from storage.models import Creator, Person
 
+router = Router()
 
-@command("start", keywords=("报名",), in_groups=False)
+
+@router.command("start", keywords=("报名",), in_groups=False)
 async def start(ctx: Context) -> None:
     code = ctx.args.split()[0] if ctx.args.split() else ""
     if ctx.in_group:
@@ -36,7 +38,7 @@ async def start(ctx: Context) -> None:
     await ctx.start_flow(Onboarding, {"invite": invite.code, "brand": invite.brand.name})
 
 
-@command("me", keywords=("我的",), role=Role.CREATOR)
+@router.command("me", keywords=("我的",), role=Role.CREATOR)
 async def me(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     profile = await creators.profile(ctx.caller.creator_id)

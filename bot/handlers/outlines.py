@@ -11,7 +11,7 @@ from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.outbox import Outbox
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.domain.outlines import format_micros
 from bot.domain.platforms import format_hashtag
 from bot.services import audit, campaigns
@@ -44,8 +44,10 @@ def outline_view(row: Outline, campaign: Campaign) -> dict[str, Any]:
         "tags": [format_hashtag(row.platform, tag) for tag in content.get("hashtags", [])],
     }
 
+router = Router()
 
-@command("outline", keywords=("大纲",), role=Role.CREATOR)
+
+@router.command("outline", keywords=("大纲",), role=Role.CREATOR)
 async def outline(ctx: Context, outlines: OutlineService, outbox: Outbox) -> None:
     assert ctx.caller.creator_id is not None
     new, codes = False, []
@@ -79,7 +81,7 @@ async def outline(ctx: Context, outlines: OutlineService, outbox: Outbox) -> Non
         await ctx.edit(pending, template, **data)
 
 
-@command("outlines", keywords=("批量大纲",), role=Role.MANAGER)
+@router.command("outlines", keywords=("批量大纲",), role=Role.MANAGER)
 async def outlines_batch(ctx: Context, outlines: OutlineService, outbox: Outbox) -> None:
     parts = ctx.args.split()
     if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in STATS_WORDS):

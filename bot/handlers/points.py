@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from bot.core.context import Context
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.services import points
 
+router = Router()
 
-@command("leaderboard", keywords=("排行榜",))
+
+@router.command("leaderboard", keywords=("排行榜",))
 async def leaderboard(ctx: Context) -> None:
     caller = ctx.caller
     if caller.creator_id is None and not caller.roles:

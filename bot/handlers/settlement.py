@@ -7,14 +7,16 @@ from pathlib import Path
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice, OutFile
-from bot.core.registry import command
+from bot.core.registry import Router
 from bot.services import campaigns, settlement
 
 CONFIRM_WORDS = ("confirm", "确认")
 PAID_WORDS = ("paid", "已支付", "支付")
 
+router = Router()
 
-@command("settle", keywords=("结算",), role=Role.MANAGER)
+
+@router.command("settle", keywords=("结算",), role=Role.MANAGER)
 async def settle(ctx: Context) -> None:
     words = ctx.args.split()
     if not words:
@@ -69,7 +71,7 @@ async def _paid(ctx: Context, campaign, number: int | None) -> None:  # type: ig
     await ctx.reply("settlement/paid", campaign=campaign, settlement=paid, count=len(statements))
 
 
-@command("export", keywords=("导出",), role=Role.BRAND)
+@router.command("export", keywords=("导出",), role=Role.BRAND)
 async def export(ctx: Context) -> None:
     words = ctx.args.split()
     if not words:

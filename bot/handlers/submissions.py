@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice
-from bot.core.registry import command, document, group_catcher
+from bot.core.registry import Router
 from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.ids import parse_id
 from bot.domain.links import post_links
@@ -19,8 +19,10 @@ from storage.models import Campaign, ChatGroup, Creator, RoleGrant
 
 REVIEW_PAGE = 5
 
+router = Router()
 
-@command("submit", keywords=("提交", "交作业"), role=Role.CREATOR)
+
+@router.command("submit", keywords=("提交", "交作业"), role=Role.CREATOR)
 async def submit(ctx: Context) -> None:
     code, text = await _leading_campaign_code(ctx.args)
     if not text:
@@ -29,7 +31,7 @@ async def submit(ctx: Context) -> None:
     await _submit(ctx, code, text)
 
 
-@group_catcher
+@router.group_catcher
 async def catch_group_post_link(ctx: Context) -> bool:
     """A post link from an enrolled creator in a group counts as a submission."""
     if ctx.caller.creator_id is None or not post_links(ctx.incoming.text):
@@ -84,7 +86,7 @@ async def _leading_campaign_code(args: str) -> tuple[str | None, str]:
     return None, args.strip()
 
 
-@command("review", keywords=("审核",), role=Role.MANAGER)
+@router.command("review", keywords=("审核",), role=Role.MANAGER)
 async def review(ctx: Context) -> None:
     code = ctx.args.split()[0] if ctx.args.split() else None
     if code:  # the shared lookup: unknown or someone else's campaign is said so
@@ -102,7 +104,7 @@ async def review(ctx: Context) -> None:
     await ctx.reply("review/queue", items=items, total=total, choices=choices)
 
 
-@command("approve", keywords=("通过",), role=Role.MANAGER)
+@router.command("approve", keywords=("通过",), role=Role.MANAGER)
 async def approve(ctx: Context) -> None:
     submission_id = _submission_id(ctx.args)
     if submission_id is None:
@@ -111,7 +113,7 @@ async def approve(ctx: Context) -> None:
     await decide(ctx, submission_id, approve=True, reason="")
 
 
-@command("reject", keywords=("驳回",), role=Role.MANAGER)
+@router.command("reject", keywords=("驳回",), role=Role.MANAGER)
 async def reject(ctx: Context) -> None:
     submission_id = _submission_id(ctx.args)
     if submission_id is None:
@@ -129,7 +131,7 @@ def _submission_id(args: str) -> int | None:
     return parse_id(args.split()[0]) if args.split() else None
 
 
-@command("metrics", keywords=("数据",), role=Role.CREATOR)
+@router.command("metrics", keywords=("数据",), role=Role.CREATOR)
 async def metrics(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
     submission_id = _submission_id(ctx.args)
@@ -157,7 +159,7 @@ async def metrics(ctx: Context) -> None:
     )
 
 
-@document(suffixes=(".csv", ".xlsx"), role=Role.MANAGER)
+@router.document(suffixes=(".csv", ".xlsx"), role=Role.MANAGER)
 async def import_metrics_file(ctx: Context) -> None:
     """A manager's metrics sheet: a preview of what changes, applied once confirmed."""
     attachment = ctx.incoming.attachments[0]
