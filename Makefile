@@ -29,10 +29,12 @@ demo: migrate
 
 test: install
 	$(BIN)/ruff check bot storage tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check bot storage tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) data/*.sqlite3* .pytest_cache

@@ -15,7 +15,7 @@ change it), dropped afterwards.
 broadcast: a brand with CHATS creators, each a Telegram user who has started the bot; the real
 bot (aiogram sender, outbox worker) on the loopback Bot API server of the tests
 (tests/telegram_api.py) with 30 messages/s overall, and the bot's global limit 30/s. The
-broadcast goes through `app.broadcasts` (create, then `tick()` as `App.tick()` runs it).
+broadcast goes through `app.broadcasts` (create, then `tick()` as the scheduler runs it).
 Printed, as measured at the server: elapsed from create() to the last recipient's message,
 against CHATS/30 s (ratio, target ≤ 1.1), lost, duplicated, failed, 429s.
   .venv/bin/python -m bench.digest broadcast [CHATS]   (default 1000)
@@ -308,7 +308,7 @@ async def broadcast(chats: int) -> None:
             created = time.monotonic() - start
             deadline = start + chats / GLOBAL_LIMIT * 3 + 10
             while time.monotonic() < deadline:
-                await app.broadcasts.tick()  # as App.tick() does, every few seconds in `run`
+                await app.broadcasts.tick()  # as the scheduler does, every few seconds in `run`
                 if (await Broadcast.get(id=sent.id)).status == "done":
                     break
                 await asyncio.sleep(0.5)

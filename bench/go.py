@@ -3,7 +3,7 @@ through the Telegram loopback Bot API server of the tests (tests/telegram_api.py
 enforces Telegram's limits (30 messages/s overall, 1/s per private chat, 20/min per group).
 
 The bot runs as `koxbot run` does: the real aiogram sender, the outbox worker and the
-timeline loop (`app.timeline.run()`) on the system clock. A campaign with one linked group and
+scheduler loop (`app.scheduler.run()`) on the system clock. A campaign with one linked group and
 N creators (Telegram users who have started the bot) has its embargo a few seconds ahead; the
 GO is queued a minute ahead in the real code path, so the campaign is stored as made just over
 a minute ago (anything older on the timeline is "before the campaign" and is never sent).
@@ -118,7 +118,7 @@ async def run(creators: int) -> None:
         platform = TelegramPlatform(app)
         await platform.start()
         worker = asyncio.create_task(app.outbox.run(), name="outbox")
-        timeline = asyncio.create_task(app.timeline.run(), name="timeline")
+        scheduler = asyncio.create_task(app.scheduler.run(), name="scheduler")
         # The embargo on the server's clock (time.monotonic), taken once.
         embargo_mono = time.monotonic() + (embargo_at - datetime.now(UTC)).total_seconds()
         expected = creators + 1  # the group, then every creator's DM
@@ -130,8 +130,8 @@ async def run(creators: int) -> None:
         await asyncio.sleep(0.5)  # a duplicate would show up now
         go = await ScheduledPush.get(kind="go")
         rows = await OutboxMessage.filter(id__in=go.outbox_ids or [0]).order_by("id")
-        await app.timeline.stop()
-        await timeline
+        await app.scheduler.stop()
+        await scheduler
         await app.outbox.stop()
         await worker
         await platform.stop()

@@ -13,6 +13,7 @@ from bot.core.flows import FlowEngine
 from bot.core.outbox import Outbox
 from bot.core.registry import Registry
 from bot.core.render import Renderer
+from bot.core.scheduler import Scheduler
 from bot.core.speaker import Speaker
 from bot.flows.broadcast import BroadcastFlow
 from bot.flows.campaign_wizard import CampaignWizard
@@ -34,6 +35,7 @@ from bot.handlers import (
     settlement,
     submissions,
 )
+from bot.services import invites
 from bot.services.broadcasts import BroadcastService
 from bot.services.budget import BudgetNotices
 from bot.services.digests import DigestService
@@ -80,10 +82,11 @@ class App:
         self.kernel = Kernel(self.speaker, self.flows, self.clock, self.settings)
         self.outlines = OutlineService(self.settings, self.renderer)
         self.database = db.Database(self.settings.database_url)
-        self.timeline = TimelineService(self)
-        self.broadcasts = BroadcastService(self)
+        self.scheduler = Scheduler(self.clock)
+        self.timeline = TimelineService(self.clock, self.speaker, self.scheduler.wake)
+        self.broadcasts = BroadcastService(self.clock, self.speaker, self.outbox, self.settings)
         self.digests = DigestService(self.clock, self.speaker, self.settings)
-        self.resolver = ResolverService(self)  # short links, off unless LINK_RESOLVE
+        self.resolver = ResolverService(self.settings)  # short links, off unless LINK_RESOLVE
         self.budget = BudgetNotices(self.speaker.to_person)  # budget alerts to the managers
         for flow in (
             Onboarding(),
@@ -93,6 +96,7 @@ class App:
             BroadcastFlow(self.broadcasts),
         ):
             self.flows.register(flow)
+        self._schedule()
         self.dispatcher = Dispatcher(
             self.kernel,
             self.registry,
@@ -124,15 +128,25 @@ class App:
         """The bot's own handle on a platform, once its adapter has learnt it."""
         return self.dispatcher.bot_usernames.get(platform)
 
+    def _schedule(self) -> None:
+        """The clock's work, in this order on every tick (bot/core/scheduler.py)."""
+        self.scheduler.every_tick(self.timeline.tick, next_wake=self.timeline.next_wake)
+        self.scheduler.every_tick(self.digests.tick)
+        self.scheduler.every_tick(self.broadcasts.tick)
+        # Starts a background pass of short-link resolution; never waits on the network.
+        self.scheduler.every_tick(self.resolver.tick)
+        self.scheduler.every_tick(self.outbox.flush)
+        # What just left: broadcast progress and reports, sent now.
+        self.scheduler.every_tick(self.broadcasts.tick)
+        self.scheduler.every_tick(self.outbox.flush)
+
+    async def invite_code_in(self, greeting: str) -> str | None:
+        """A platform's friend request: the usable invite code its greeting carries, if any."""
+        return await invites.code_in_greeting(greeting, self.clock.now())
+
     async def tick(self) -> None:
         """Run what has come due on the clock (the console's `!advance` calls this)."""
-        await self.timeline.tick()
-        await self.digests.tick()
-        await self.broadcasts.tick()
-        await self.resolver.tick()  # starts a background pass; never waits on the network
-        await self.outbox.flush()
-        await self.broadcasts.tick()  # what just left: progress and the report, sent now
-        await self.outbox.flush()
+        await self.scheduler.tick()
 
     async def __aenter__(self) -> App:
         await self.start()

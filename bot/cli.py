@@ -117,7 +117,7 @@ async def _serve(settings: Settings, with_console: bool) -> int:
     starting: list[asyncio.Task[None]] = []  # platforms that connect in the background
     async with App(settings, OffsetClock()) as app:
         worker = asyncio.create_task(app.outbox.run(), name="outbox")
-        timeline = asyncio.create_task(app.timeline.run(), name="timeline")
+        scheduler = asyncio.create_task(app.scheduler.run(), name="scheduler")
         try:
             if settings.telegram_bot_token is not None:
                 from bot.platforms.telegram import TelegramPlatform
@@ -141,8 +141,8 @@ async def _serve(settings: Settings, with_console: bool) -> int:
             for task in starting:
                 task.cancel()
             await asyncio.gather(*starting, return_exceptions=True)
-            await app.timeline.stop()
-            await timeline
+            await app.scheduler.stop()
+            await scheduler
             await app.outbox.stop()
             await worker
             for platform in platforms:

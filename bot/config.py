@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     telegram_rate_private_per_second: int = Field(default=1, ge=1, le=100)
     telegram_rate_group_per_minute: int = Field(default=20, ge=1, le=1000)
 
-    # Outlines (bot/services/outlines.py): any OpenAI-compatible endpoint; no key → templates.
+    # Outlines (bot/services/llm.py): any OpenAI-compatible endpoint; no key → templates.
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

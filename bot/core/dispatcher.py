@@ -22,10 +22,9 @@ from bot.core.outbox import Outbox
 from bot.core.ports import MessageLog, People
 from bot.core.registry import CommandMatch, Handler, Registry
 from bot.domain.text import clean_name, clean_text
+from bot.domain.vocabulary import VOCABULARY
 
 log = logging.getLogger(__name__)
-
-CANCEL_WORDS = ("/cancel", "取消", "cancel")
 
 
 class Dispatcher:
@@ -135,7 +134,7 @@ class Dispatcher:
         text = incoming.text
         flows = self.kernel.flows
 
-        if text.lower() in CANCEL_WORDS:
+        if VOCABULARY.means(text, "flow.cancel"):
             name = await flows.cancel(ctx)
             await ctx.reply("flows/cancelled" if name else "flows/nothing_to_cancel")
             return

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.domain.platforms import normalize_platform
 from bot.domain.statuses import CreatorKind
+from bot.domain.vocabulary import VOCABULARY
 
 
 class Scope(StrEnum):
@@ -22,19 +23,6 @@ class Scope(StrEnum):
     GROUPS = "groups"  # the campaign's groups
 
 
-SCOPE_WORDS = {
-    "brand": Scope.BRAND, "all": Scope.BRAND, "全部": Scope.BRAND, "品牌": Scope.BRAND,
-    "campaign": Scope.CAMPAIGN, "enrolled": Scope.CAMPAIGN,
-    "活动": Scope.CAMPAIGN, "报名": Scope.CAMPAIGN,
-    "pending": Scope.PENDING, "unsubmitted": Scope.PENDING, "未提交": Scope.PENDING,
-    "groups": Scope.GROUPS, "group": Scope.GROUPS, "群": Scope.GROUPS, "活动群": Scope.GROUPS,
-}  # fmt: skip
-FILTER_KEYS = {
-    "tier": "tier", "等级": "tier",
-    "city": "city", "城市": "city",
-    "platform": "platform", "平台": "platform",
-    "kind": "kind", "类型": "kind",
-}  # fmt: skip
 KINDS = {kind.value: kind for kind in CreatorKind}
 
 
@@ -71,14 +59,15 @@ def parse_audience(text: str, brand_id: int, campaign_id: int | None) -> Audienc
     for word in text.replace("＝", "=").split():
         key, sep, value = word.partition("=")
         if not sep:
-            scope = SCOPE_WORDS.get(word.lower())
-            if scope is None:
+            meaning = VOCABULARY.meaning(word, "audience_scope")  # named as the Scope values
+            if meaning is None:
                 raise AudienceError("broadcast/bad_audience", word=word[:40])
+            scope = Scope(meaning)
             if scope != Scope.BRAND and campaign_id is None:
                 raise AudienceError("broadcast/needs_campaign", word=word[:40])
             audience.scope = scope
             continue
-        name = FILTER_KEYS.get(key.lower())
+        name = VOCABULARY.meaning(key, "audience_filter")
         values = [v for v in re.split(r"[,，、|]", value) if v.strip()]
         if name is None or not values:
             raise AudienceError("broadcast/bad_audience", word=word[:40])

@@ -12,24 +12,21 @@ from bot.core.errors import UserError
 from bot.core.flows import Flow, InvalidAnswer
 from bot.core.messages import Choice
 from bot.domain.audience import Audience, AudienceError, Scope, parse_audience
-from bot.services import audit
+from bot.domain.vocabulary import VOCABULARY
+from bot.services import audit, campaigns
 from bot.services.broadcasts import BroadcastService, render_texts, sample_variables, targets
-from storage.models import Campaign
 
-CONFIRM_WORDS = ("确认", "确认发送", "发送", "confirm", "send", "yes", "y", "ok", "是")
 # `at 2026-05-20 09:00` (定时 / 在 …) at the confirm step: send then, in the campaign's zone.
 SCHEDULE = re.compile(
-    r"^(?:at|定时|在)\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:\s+|T)(\d{1,2})[:：](\d{2})$",
+    "^(?:" + "|".join(map(re.escape, VOCABULARY.words("broadcast_confirm.send_at"))) + ")"
+    + r"\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:\s+|T)(\d{1,2})[:：](\d{2})$",
     re.IGNORECASE,
 )
 
 
 async def zone_of(ctx: Context, data: dict[str, Any]) -> str:
     """The campaign's time zone (a brand-wide broadcast: the bot's TIMEZONE)."""
-    campaign = (
-        await Campaign.get_or_none(id=data["campaign_id"]) if data.get("campaign_id") else None
-    )
-    return campaign.timezone if campaign else ctx.settings.timezone
+    return await campaigns.campaign_timezone(data.get("campaign_id"), ctx.settings.timezone)
 
 
 def parse_schedule(text: str, zone: str) -> datetime | None:
@@ -90,8 +87,10 @@ class BroadcastFlow(Flow):
         first = (reachable or found)[0].variables
         [sample] = await render_texts(data["source"], [first], ctx.settings)
         choices = [
-            Choice(ctx.render("broadcast/confirm_label"), "确认"),
-            Choice(ctx.render("broadcast/cancel_label"), "取消"),
+            Choice(
+                ctx.render("broadcast/confirm_label"), VOCABULARY.word("broadcast_confirm.confirm")
+            ),
+            Choice(ctx.render("broadcast/cancel_label"), VOCABULARY.word("flow.cancel")),
         ]
         await ctx.reply(
             "broadcast/preview",
@@ -113,7 +112,7 @@ class BroadcastFlow(Flow):
                 raise InvalidAnswer("broadcast/past_time", zone=zone)
             data["send_at"] = send_at.isoformat()
             return None
-        if text.strip().lower() not in CONFIRM_WORDS:
+        if not VOCABULARY.means(text, "broadcast_confirm.confirm"):
             raise InvalidAnswer("broadcast/bad_confirm", zone=zone)
         return None
 

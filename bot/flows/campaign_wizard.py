@@ -8,16 +8,14 @@ from typing import Any
 
 from bot.core.context import Context
 from bot.core.flows import DONE, Flow, InvalidAnswer
-from bot.core.identity import Role
 from bot.core.messages import Choice
 from bot.domain.campaign_spec import CODE_PATTERN, SpecError, parse_local_time, validate_spec
 from bot.domain.money import MoneyError, parse_yuan
 from bot.domain.platforms import normalize_platform
+from bot.domain.vocabulary import VOCABULARY
 from bot.services import campaigns
-from storage.models import Brand, Campaign
 
-CREATE, CANCEL = "create", "cancel"
-PRICE_KEYS = {"fixed": "fixed", "固定": "fixed", "cpe": "cpe"}
+CREATE, CANCEL = "create", "cancel"  # the meanings of the vocabulary's `wizard_confirm`
 
 
 def _split(text: str) -> list[str]:
@@ -33,11 +31,14 @@ class CampaignWizard(Flow):
 
     async def ask(self, ctx: Context, step: str, data: dict[str, Any]) -> None:
         if step == "brand":
-            brands = await _brands(ctx)
+            brands = await campaigns.managed_brands(ctx.caller)
             choices = [Choice(f"{b.code} {b.name}", b.code) for b in brands]
             await ctx.reply("wizard/ask_brand", choices=choices)
         elif step == "confirm":
-            choices = [Choice(ctx.render("wizard/option", value=v), v) for v in (CREATE, CANCEL)]
+            choices = [
+                Choice(ctx.render("wizard/option", value=v), VOCABULARY.word(f"wizard_confirm.{v}"))
+                for v in (CREATE, CANCEL)
+            ]
             await ctx.reply("wizard/confirm", data=data, choices=choices)
         else:
             await ctx.reply(f"wizard/ask_{step}", data=data, timezone=ctx.settings.timezone)
@@ -45,7 +46,7 @@ class CampaignWizard(Flow):
     async def answer_code(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         if not CODE_PATTERN.match(text):
             raise InvalidAnswer("wizard/bad_code")
-        if await Campaign.exists(code=text.upper()):
+        if await campaigns.campaign_exists(text):
             raise InvalidAnswer("wizard/code_taken", code=text.upper())
         data["code"] = text.upper()
         return None
@@ -54,7 +55,7 @@ class CampaignWizard(Flow):
         if not 1 <= len(text) <= 200:
             raise InvalidAnswer("wizard/bad_name")
         data["name"] = text
-        brands = await _brands(ctx)
+        brands = await campaigns.managed_brands(ctx.caller)
         if not brands:
             raise InvalidAnswer("wizard/no_brand")
         if len(brands) == 1:
@@ -63,7 +64,7 @@ class CampaignWizard(Flow):
         return None
 
     async def answer_brand(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
-        codes = {b.code for b in await _brands(ctx)}
+        codes = {b.code for b in await campaigns.managed_brands(ctx.caller)}
         if text.upper() not in codes:
             raise InvalidAnswer("wizard/bad_brand")
         data["brand"] = text.upper()
@@ -114,7 +115,7 @@ class CampaignWizard(Flow):
     async def answer_pricing(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
         pricing: dict[str, str] = {}
         for key, value in re.findall(r"([^\s=:：]+)\s*[=:：]\s*(\S+)", text):
-            name = PRICE_KEYS.get(key.lower())
+            name = VOCABULARY.meaning(key, "wizard_pricing")
             if name is None:
                 raise InvalidAnswer("wizard/bad_pricing")
             try:
@@ -128,10 +129,8 @@ class CampaignWizard(Flow):
         return None
 
     async def answer_confirm(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
-        answer = text.strip().lower()
-        labels = {ctx.render("wizard/option", value=v).lower(): v for v in (CREATE, CANCEL)}
-        choice = labels.get(answer, answer)
-        if choice not in (CREATE, CANCEL):
+        choice = VOCABULARY.meaning(text, "wizard_confirm")  # the value or a label, any language
+        if choice is None:
             raise InvalidAnswer("wizard/bad_confirm")
         data["confirmed"] = choice == CREATE
         return DONE
@@ -157,13 +156,3 @@ def _time(ctx: Context, text: str) -> str:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ctx.settings.tz)
     return parsed.isoformat()
-
-
-async def _brands(ctx: Context) -> list[Brand]:
-    if ctx.caller.is_admin:
-        return await Brand.all().order_by("code")
-    return await Brand.filter(id__in=list(ctx.caller.brand_ids(Role.MANAGER)) or [0]).order_by(
-        "code"
-    )
-
-

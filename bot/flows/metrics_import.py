@@ -7,9 +7,9 @@ from typing import Any
 from bot.core.context import Context
 from bot.core.flows import Flow, InvalidAnswer
 from bot.core.messages import Choice
+from bot.domain.vocabulary import VOCABULARY
 from bot.services import metrics_import
 
-CONFIRM_WORDS = ("确认", "确认导入", "confirm", "yes", "y", "ok", "是")
 PREVIEW_ROWS = 20
 
 
@@ -19,15 +19,18 @@ class MetricsImport(Flow):
 
     async def ask_confirm(self, ctx: Context, data: dict[str, Any]) -> None:
         choices = [
-            Choice(ctx.render("submissions/import_confirm_label"), "确认"),
-            Choice(ctx.render("submissions/import_cancel_label"), "取消"),
+            Choice(
+                ctx.render("submissions/import_confirm_label"),
+                VOCABULARY.word("metrics_import_confirm.confirm"),
+            ),
+            Choice(ctx.render("submissions/import_cancel_label"), VOCABULARY.word("flow.cancel")),
         ]
         await ctx.reply(
             "submissions/import_preview", plan=data, shown=PREVIEW_ROWS, choices=choices
         )
 
     async def answer_confirm(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
-        if text.strip().lower() not in CONFIRM_WORDS:
+        if not VOCABULARY.means(text, "metrics_import_confirm.confirm"):
             raise InvalidAnswer("submissions/import_bad_confirm")
         return None
 

@@ -11,13 +11,14 @@ from bot.core.messages import Choice
 from bot.domain.metrics import parse_count
 from bot.domain.platforms import SOCIAL_PLATFORMS, normalize_platform
 from bot.domain.statuses import CreatorKind
+from bot.domain.vocabulary import VOCABULARY
 from bot.services import creators
 
 KINDS = tuple(CreatorKind)
 KOS_TYPES = ("dealer", "store", "employee", "agent")
 MAX_ACCOUNTS = 10
 MAX_NICHES = 10
-YES, NO = "yes", "no"
+YES, NO = "yes", "no"  # the meanings of the vocabulary's onboarding_more / onboarding_consent
 
 
 class Onboarding(Flow):
@@ -116,13 +117,13 @@ class Onboarding(Flow):
         )
 
     async def answer_more(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
-        return "platform" if _pick(ctx, "more", (YES, NO), text) == YES else "consent"
+        return "platform" if _answer("more", text) == YES else "consent"
 
     async def ask_consent(self, ctx: Context, data: dict[str, Any]) -> None:
         await ctx.reply("onboarding/ask_consent", choices=_options(ctx, "consent", (YES, NO)))
 
     async def answer_consent(self, ctx: Context, data: dict[str, Any], text: str) -> str | None:
-        data["consent"] = _pick(ctx, "consent", (YES, NO), text) == YES
+        data["consent"] = _answer("consent", text) == YES
         return DONE
 
     async def finish(self, ctx: Context, data: dict[str, Any]) -> None:
@@ -145,5 +146,13 @@ def _pick(ctx: Context, question: str, values: tuple[str, ...], text: str) -> st
         if answer in (option.value, option.label.lower()):
             return option.value
     raise InvalidAnswer("onboarding/bad_choice")
+
+
+def _answer(question: str, text: str) -> str:
+    """YES or NO: the option's value or its label, typed in either language."""
+    meaning = VOCABULARY.meaning(text, f"onboarding_{question}")
+    if meaning is None:
+        raise InvalidAnswer("onboarding/bad_choice")
+    return meaning
 
 

@@ -6,17 +6,13 @@ from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.registry import Router
-from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.ids import parse_id, possible_id
 from bot.domain.statuses import BroadcastStatus
+from bot.domain.vocabulary import VOCABULARY
 from bot.flows.broadcast import BroadcastFlow
 from bot.services import audit, campaigns
+from bot.services.broadcast_queries import broadcast_by_id
 from bot.services.broadcasts import BroadcastService
-from storage.models import Broadcast, Campaign
-
-CANCEL = ("cancel", "取消", "停止")
-RETRY = ("retry", "重试")
-STATUS = ("status", "状态")
 
 router = Router()
 
@@ -24,15 +20,15 @@ router = Router()
 @router.command("broadcast", keywords=("群发",), role=Role.MANAGER)
 async def broadcast(ctx: Context, broadcasts: BroadcastService) -> None:
     parts = ctx.args.split()
-    if len(parts) == 2 and parts[0].lower() in CANCEL + RETRY + STATUS:
-        await _act(ctx, broadcasts, parts[0].lower(), parts[1])
+    if len(parts) == 2 and VOCABULARY.meaning(parts[0], "broadcast_action"):
+        await _act(ctx, broadcasts, parts[0], parts[1])
         return
     if len(parts) > 1:
         raise UserError("broadcast/usage")
     data: dict[str, object] = {}
     if parts:
         brand = await campaigns.brand_by_code(parts[0])
-        if brand is not None and not await _is_campaign(parts[0]):
+        if brand is not None and not await campaigns.campaign_exists(parts[0]):
             if not ctx.caller.manages(brand.id):
                 raise UserError("broadcast/not_your_brand", code=brand.code)
             data["brand_id"] = brand.id
@@ -51,29 +47,29 @@ async def broadcast(ctx: Context, broadcasts: BroadcastService) -> None:
     await ctx.start_flow(BroadcastFlow, data)
 
 
-async def _is_campaign(code: str) -> bool:
-    return bool(CODE_PATTERN.fullmatch(code.upper())) and await Campaign.exists(code=code.upper())
-
-
 async def _act(ctx: Context, broadcasts: BroadcastService, action: str, number: str) -> None:
     broadcast_id = parse_id(number)
-    known = broadcast_id is not None and possible_id(broadcast_id)
-    row = await Broadcast.get_or_none(id=broadcast_id) if known else None
+    row = (
+        await broadcast_by_id(broadcast_id)
+        if broadcast_id is not None and possible_id(broadcast_id)
+        else None
+    )
     if row is None or not ctx.caller.manages(row.brand_id):  # type: ignore[attr-defined]
         raise UserError("broadcast/unknown", id=number[:20])
     service = broadcasts
-    if action in STATUS and row.status == BroadcastStatus.SCHEDULED:
-        campaign = await Campaign.get_or_none(id=row.campaign_id)  # type: ignore[attr-defined]
-        zone = campaign.timezone if campaign else ctx.settings.timezone
+    show = VOCABULARY.means(action, "broadcast_action.status")
+    stop = VOCABULARY.means(action, "broadcast_action.cancel")
+    if show and row.status == BroadcastStatus.SCHEDULED:
+        zone = await campaigns.campaign_timezone(row.campaign_id, ctx.settings.timezone)  # type: ignore[attr-defined]
         await ctx.reply("broadcast/scheduled", broadcast=row, zone=zone)
-    elif action in STATUS:
+    elif show:
         await ctx.reply("broadcast/report", broadcast=row, counts=await service.counts(row.id))
-    elif action in CANCEL and row.status == BroadcastStatus.SCHEDULED:
+    elif stop and row.status == BroadcastStatus.SCHEDULED:
         if not await service.unschedule(row):  # it started a moment ago: cancel it as sending
             raise UserError("broadcast/not_scheduled", broadcast=row)
         await audit.record(ctx.caller.person_id, "broadcast.unschedule", str(row.id))
         await ctx.reply("broadcast/unscheduled", broadcast=row)
-    elif action in CANCEL:
+    elif stop:
         if row.status != BroadcastStatus.SENDING:
             raise UserError("broadcast/not_sending", broadcast=row)
         counts = await service.cancel(row)

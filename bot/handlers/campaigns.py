@@ -10,10 +10,9 @@ from bot.core.registry import Router
 from bot.domain.campaign_spec import CODE_PATTERN, SpecError, parse_campaign_yaml
 from bot.domain.metrics import parse_count
 from bot.domain.platforms import format_hashtag
-from bot.domain.statuses import CampaignStatus, SubmissionStatus
+from bot.domain.statuses import CampaignStatus
 from bot.flows.campaign_wizard import CampaignWizard
-from bot.services import audit, campaigns, invites
-from storage.models import Creator, Enrollment, Submission
+from bot.services import audit, campaigns, creators, invites
 
 INVITE_ROLES = (Role.CREATOR, Role.MANAGER, Role.BRAND)
 MAX_INVITE_DAYS = 365
@@ -53,21 +52,14 @@ async def list_campaigns(ctx: Context) -> None:
     for campaign in visible:
         row = {"campaign": campaign, "enrolled": campaign.id in enrolled, "stats": None}
         if ctx.caller.manages(campaign.brand_id):  # type: ignore[attr-defined]
-            row["stats"] = {
-                "creators": await Enrollment.filter(campaign_id=campaign.id).count(),
-                "pending": await Submission.filter(
-                    campaign_id=campaign.id, status=SubmissionStatus.PENDING
-                ).count(),
-                "approved": await Submission.filter(
-                    campaign_id=campaign.id, status=SubmissionStatus.APPROVED
-                ).count(),
-            }
+            row["stats"] = await campaigns.manager_stats(campaign.id)
         rows.append(row)
     await ctx.reply("campaigns/list", rows=rows)
 
 
 @router.command("join", keywords=("参加",), role=Role.CREATOR)
 async def join(ctx: Context) -> None:
+    assert ctx.caller.creator_id is not None
     if not ctx.args:
         await ctx.reply("campaigns/join_usage")
         return
@@ -78,7 +70,7 @@ async def join(ctx: Context) -> None:
     if campaign.brand_id not in ctx.caller.brand_ids(Role.CREATOR):  # type: ignore[attr-defined]
         await ctx.reply("campaigns/not_open", campaign=campaign)
         return
-    creator = await Creator.get(id=ctx.caller.creator_id)
+    creator = await creators.creator_by_id(ctx.caller.creator_id)
     created = await campaigns.enroll(creator, campaign)
     await ctx.reply(
         "campaigns/joined" if created else "campaigns/already_joined", campaign=campaign

@@ -7,12 +7,9 @@ from bot.core.context import Context
 from bot.core.errors import UserError
 from bot.core.identity import Role
 from bot.core.registry import Router
+from bot.domain.vocabulary import VOCABULARY
 from bot.services import audit
 from bot.services.digests import DigestService, brand_scope, parse_time
-
-ON = ("on", "订阅", "开")
-OFF = ("off", "退订", "关")
-WEEK = ("week", "weekly", "周报")
 
 router = Router()
 
@@ -26,17 +23,17 @@ async def digest(ctx: Context, digests: DigestService) -> None:
         scope = brand_scope(ctx.caller)
         text, files = await digests.now(ctx.locale, scope, ctx.now)
         await ctx.send_to(chat, ctx.incoming.user_id, text, files=files, reply_to=reply_to)
-    elif parts[0].lower() in WEEK and len(parts) == 1:
+    elif VOCABULARY.means(parts[0], "digest.week") and len(parts) == 1:
         text = await digests.weekly(ctx.locale, brand_scope(ctx.caller), ctx.now)
         await ctx.send_to(chat, ctx.incoming.user_id, text, reply_to=reply_to)
-    elif parts[0].lower() in ON and len(parts) == 2:
+    elif VOCABULARY.means(parts[0], "digest.on") and len(parts) == 2:
         at = parse_time(parts[1])
         sub = await digests.subscribe(chat, ctx.incoming.user_id, ctx.caller, at, ctx.locale)
         await audit.record(
             ctx.caller.person_id, "digest.on", f"{chat.platform}:{chat.chat_id}", at=at
         )
         await ctx.reply("digest/subscribed", sub=sub)
-    elif parts[0].lower() in OFF and len(parts) == 1:
+    elif VOCABULARY.means(parts[0], "digest.off") and len(parts) == 1:
         removed = await digests.unsubscribe(chat)
         await audit.record(ctx.caller.person_id, "digest.off", f"{chat.platform}:{chat.chat_id}")
         await ctx.reply("digest/unsubscribed" if removed else "digest/not_subscribed")

@@ -9,8 +9,7 @@ from bot.core.registry import Router
 from bot.domain.ids import parse_id
 from bot.domain.money import MoneyError, parse_signed_yuan
 from bot.services import campaigns, disputes
-from bot.services.budget import managers_of
-from storage.models import Campaign
+from bot.services.people import managers_of
 
 
 async def _answer(ctx: Context, template: str, /, **data: object) -> None:
@@ -31,8 +30,7 @@ async def dispute(ctx: Context) -> None:
         await _answer(ctx, "disputes/usage")
         return
     opened = await disputes.open_dispute(ctx.caller.creator_id, submission_id, reason)
-    await opened.fetch_related("submission__campaign")
-    campaign: Campaign = opened.submission.campaign  # type: ignore[attr-defined]
+    campaign = await disputes.campaign_of(opened)
     await _answer(ctx, "disputes/queued", dispute=opened, campaign=campaign)
     for person_id in await managers_of(campaign.brand_id):  # type: ignore[attr-defined]
         await ctx.notify(

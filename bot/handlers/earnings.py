@@ -5,9 +5,8 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.registry import Router
+from bot.domain.vocabulary import VOCABULARY
 from bot.services.earnings import creator_earnings
-
-DETAIL_WORDS = ("detail", "details", "明细", "详细")
 
 router = Router()
 
@@ -15,7 +14,7 @@ router = Router()
 @router.command("earnings", keywords=("收益",), role=Role.CREATOR)
 async def earnings(ctx: Context) -> None:
     assert ctx.caller.creator_id is not None
-    detail = ctx.args.strip().lower() in DETAIL_WORDS
+    detail = VOCABULARY.means(ctx.args, "earnings.detail")
     per_campaign = await creator_earnings(ctx.caller.creator_id)
     await ctx.reply_private(
         "earnings/summary", note="earnings/sent_privately", campaigns=per_campaign, detail=detail

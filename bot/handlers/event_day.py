@@ -3,18 +3,19 @@ scheduled pushes), /linkgroup (a group joins a campaign: it gets the GO first)."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.registry import Router
 from bot.domain.kits import kits_for
 from bot.domain.timeline import MAX_SHIFT, ShiftTooFar, parse_shift
-from bot.services import audit, campaigns
+from bot.domain.vocabulary import VOCABULARY
+from bot.services import audit, campaigns, creators
 from bot.services.timeline import TimelineService
-from storage.models import Campaign, ChatGroup, SocialAccount
 
-PAUSE = ("pause", "暂停")
-RESUME = ("resume", "恢复")
-SHIFT = ("shift", "顺延", "调整")
+if TYPE_CHECKING:
+    from storage.models import Campaign
 
 router = Router()
 
@@ -26,9 +27,7 @@ async def kit(ctx: Context) -> None:
     campaign = await campaigns.creator_campaign(
         ctx.caller.creator_id, parts[0] if parts else None, "kit"
     )
-    registered = await SocialAccount.filter(creator_id=ctx.caller.creator_id).values_list(
-        "platform", flat=True
-    )
+    registered = await creators.registered_platforms(ctx.caller.creator_id)
     kits, others = kits_for(campaign.spec, registered)  # type: ignore[arg-type]
     mine = any(k.platform in registered for k in kits)
     await ctx.reply(
@@ -43,20 +42,20 @@ async def timeline_command(ctx: Context, timeline: TimelineService) -> None:
         await ctx.reply("timeline/usage")
         return
     campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
-    action = parts[1].lower() if len(parts) > 1 else None
+    action = parts[1] if len(parts) > 1 else ""
     service = timeline
-    if action is None and len(parts) == 1:
+    if not action and len(parts) == 1:
         rows = await service.rows(campaign)
         await ctx.reply("timeline/plan", campaign=campaign, rows=rows, now=ctx.now)
-    elif action in PAUSE and len(parts) == 2:
+    elif VOCABULARY.means(action, "timeline.pause") and len(parts) == 2:
         held = await service.pause(campaign)
         await audit.record(ctx.caller.person_id, "timeline.pause", campaign.code, held=held)
         await ctx.reply("timeline/paused", campaign=campaign, count=held)
-    elif action in RESUME and len(parts) == 2:
+    elif VOCABULARY.means(action, "timeline.resume") and len(parts) == 2:
         released = await service.resume(campaign)
         await audit.record(ctx.caller.person_id, "timeline.resume", campaign.code)
         await ctx.reply("timeline/resumed", campaign=campaign, count=released)
-    elif action in SHIFT and len(parts) == 3:
+    elif VOCABULARY.means(action, "timeline.shift") and len(parts) == 3:
         await _shift(ctx, timeline, campaign, parts[2])
     else:
         await ctx.reply("timeline/usage")
@@ -93,14 +92,7 @@ async def link_group(ctx: Context) -> None:
         return
     campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
     chat = ctx.incoming.chat
-    group, _ = await ChatGroup.get_or_create(
-        platform=chat.platform,
-        chat_id=chat.chat_id,
-        defaults={"title": (chat.title or chat.chat_id)[:200]},
-    )
-    group.campaign_id = campaign.id  # type: ignore[attr-defined]
-    group.brand_id = campaign.brand_id  # type: ignore[attr-defined]
-    await group.save(update_fields=["campaign_id", "brand_id"])
+    group = await campaigns.link_group(campaign, chat)
     await audit.record(
         ctx.caller.person_id,
         "group.link",

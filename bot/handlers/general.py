@@ -6,7 +6,8 @@ from bot.config import LOCALES
 from bot.core.context import Context
 from bot.core.registry import Registry, Router
 from bot.core.render import Renderer
-from storage.models import Person
+from bot.domain.vocabulary import VOCABULARY
+from bot.services import people
 
 router = Router()
 
@@ -28,12 +29,10 @@ async def help_(ctx: Context, registry: Registry, renderer: Renderer) -> None:
 
 @router.command("lang", keywords=("语言",), in_groups=False)
 async def lang(ctx: Context) -> None:
-    wanted = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(
-        ctx.args.strip().lower().replace("-", "_")
-    )
+    wanted = VOCABULARY.meaning(ctx.args, "language")  # its meanings are locales
     if wanted not in LOCALES:
         await ctx.reply("general/lang_usage")
         return
-    await Person.filter(id=ctx.caller.person_id).update(locale=wanted)
+    await people.set_locale(ctx.caller.person_id, wanted)
     ctx.caller.locale = wanted
     await ctx.reply("general/lang_set")

@@ -7,7 +7,6 @@ from bot.core.identity import Role
 from bot.core.registry import Router
 from bot.flows.onboarding import Onboarding
 from bot.services import audit, creators, invites, people
-from storage.models import Creator, Person
 
 router = Router()
 
@@ -24,14 +23,12 @@ async def start(ctx: Context) -> None:
         return
     invite = await invites.usable_invite(code, ctx.now)
     if invite.role != Role.CREATOR.value:
-        await invites.redeem(invite)
-        person = await Person.get(id=ctx.caller.person_id)
-        await people.grant(person, Role(invite.role), invite.brand, invite.created_by_id)  # type: ignore[attr-defined]
+        await people.join_staff_via(ctx.caller.person_id, invite)
         await audit.record(ctx.caller.person_id, "invite.redeem", invite.code, role=invite.role)
         await ctx.reply("onboarding/staff_joined", role=invite.role, brand=invite.brand)
         return
     if ctx.caller.creator_id:
-        creator = await Creator.get(id=ctx.caller.creator_id)
+        creator = await creators.creator_by_id(ctx.caller.creator_id)
         campaign = await creators.join_brand_via(creator, invite)
         await ctx.reply("onboarding/joined_again", brand=invite.brand, campaign=campaign)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.context import Context
 from bot.core.errors import UserError
@@ -14,12 +14,13 @@ from bot.core.outbox import Outbox
 from bot.core.registry import Router
 from bot.domain.outlines import format_micros
 from bot.domain.platforms import format_hashtag
+from bot.domain.vocabulary import VOCABULARY
 from bot.services import audit, campaigns
 from bot.services.outlines import FAILED, BatchResult, OutlineService
-from storage.models import Campaign, Outline
 
-NEW_WORDS = frozenset({"new", "another", "换", "换一个", "重新", "再来", "新"})
-STATS_WORDS = frozenset({"usage", "stats", "用量", "统计"})
+if TYPE_CHECKING:
+    from storage.models import Campaign, Outline
+
 PROGRESS_STEPS = 10  # the status message is edited at most this many times
 # and no sooner than this after the last edit: Telegram lets a bot edit a chat's message about
 # once a second (faster edits would only wait in the outbox), and a quick batch needs none
@@ -52,7 +53,7 @@ async def outline(ctx: Context, outlines: OutlineService, outbox: Outbox) -> Non
     assert ctx.caller.creator_id is not None
     new, codes = False, []
     for part in ctx.args.split():
-        if part.lower() in NEW_WORDS:
+        if VOCABULARY.means(part, "outline.new"):
             new = True
         else:
             codes.append(part)
@@ -84,7 +85,9 @@ async def outline(ctx: Context, outlines: OutlineService, outbox: Outbox) -> Non
 @router.command("outlines", keywords=("批量大纲",), role=Role.MANAGER)
 async def outlines_batch(ctx: Context, outlines: OutlineService, outbox: Outbox) -> None:
     parts = ctx.args.split()
-    if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].lower() not in STATS_WORDS):
+    if not parts or len(parts) > 2 or (
+        len(parts) == 2 and not VOCABULARY.means(parts[1], "outlines.stats")
+    ):
         raise UserError("outlines/batch_usage")
     campaign = await campaigns.managed_campaign(ctx.caller, parts[0])
     service = outlines

@@ -8,10 +8,8 @@ from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice, OutFile
 from bot.core.registry import Router
+from bot.domain.vocabulary import VOCABULARY
 from bot.services import campaigns, settlement
-
-CONFIRM_WORDS = ("confirm", "确认")
-PAID_WORDS = ("paid", "已支付", "支付")
 
 router = Router()
 
@@ -23,11 +21,13 @@ async def settle(ctx: Context) -> None:
         await ctx.reply("settlement/usage")
         return
     campaign = await campaigns.managed_campaign(ctx.caller, words[0])
-    action = words[1].lower() if len(words) > 1 else ""
+    action = words[1] if len(words) > 1 else ""
     number = words[2] if len(words) > 2 else ""
-    if action in CONFIRM_WORDS and number.isdigit() and len(number) < 19:
+    if VOCABULARY.means(action, "settle.confirm") and number.isdigit() and len(number) < 19:
         await _close(ctx, campaign, int(number))
-    elif action in PAID_WORDS and (not number or (number.isdigit() and len(number) < 10)):
+    elif VOCABULARY.means(action, "settle.paid") and (
+        not number or (number.isdigit() and len(number) < 10)
+    ):
         await _paid(ctx, campaign, int(number) if number else None)
     elif action:
         await ctx.reply("settlement/usage")

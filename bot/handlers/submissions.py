@@ -6,7 +6,6 @@ from bot.core.context import Context
 from bot.core.identity import Role
 from bot.core.messages import Choice
 from bot.core.registry import Router
-from bot.domain.campaign_spec import CODE_PATTERN
 from bot.domain.ids import parse_id
 from bot.domain.links import post_links
 from bot.domain.metrics import parse_metrics
@@ -14,8 +13,7 @@ from bot.domain.metrics_import import SheetError, read_sheet
 from bot.domain.statuses import SubmissionStatus
 from bot.flows.metrics_import import MetricsImport
 from bot.flows.review import RejectReason, decide
-from bot.services import campaigns, ledger, metrics_import, submissions
-from storage.models import Campaign, ChatGroup, Creator, RoleGrant
+from bot.services import campaigns, creators, ledger, metrics_import, submissions
 
 REVIEW_PAGE = 5
 
@@ -38,12 +36,7 @@ async def catch_group_post_link(ctx: Context) -> bool:
         return False
     if not await campaigns.enrolled_campaign_ids(ctx.caller.creator_id):
         return False
-    group = await ChatGroup.get_or_none(
-        platform=ctx.incoming.platform, chat_id=ctx.incoming.chat.chat_id
-    )
-    code = None
-    if group and group.campaign_id:  # type: ignore[attr-defined]
-        code = (await Campaign.get(id=group.campaign_id)).code  # type: ignore[attr-defined]
+    code = await campaigns.linked_campaign_code(ctx.incoming.platform, ctx.incoming.chat.chat_id)
     await _submit(ctx, code, ctx.incoming.text)
     return True
 
@@ -52,7 +45,7 @@ async def _submit(ctx: Context, code: str | None, text: str) -> None:
     assert ctx.caller.creator_id is not None
     link = submissions.pick_post_link(text)
     campaign = await campaigns.creator_campaign(ctx.caller.creator_id, code, "submit", then=text)
-    creator = await Creator.get(id=ctx.caller.creator_id)
+    creator = await creators.creator_by_id(ctx.caller.creator_id)
     result = await submissions.submit(
         creator,
         campaign,
@@ -67,21 +60,13 @@ async def _submit(ctx: Context, code: str | None, text: str) -> None:
     await ctx.reply(
         "submissions/received", submission=submission, campaign=campaign, checks=result.checks
     )
-    if "leak" in submission.flags:
-        for grant in await RoleGrant.filter(role=Role.MANAGER.value, brand_id=campaign.brand_id):  # type: ignore[attr-defined]
-            await ctx.notify(
-                grant.person_id,  # type: ignore[attr-defined]
-                "submissions/leak_alert",
-                submission=submission,
-                campaign=campaign,
-                creator_name=ctx.caller.name,
-            )
+    await submissions.alert_leak(submission, campaign, ctx.caller.name, ctx.notify)
 
 
 async def _leading_campaign_code(args: str) -> tuple[str | None, str]:
     """`/submit CODE link…` names the campaign; `/submit link…` leaves it to context."""
     first, _, rest = args.strip().partition(" ")
-    if CODE_PATTERN.match(first) and await Campaign.exists(code=first.upper()):
+    if await campaigns.campaign_exists(first):
         return first, rest.strip()
     return None, args.strip()
 

@@ -32,12 +32,10 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.exceptions import StreamTerminatedError
 
-from bot.core.errors import UserError
 from bot.core.messages import Attachment, ChatRef, Incoming, Outgoing, plain
 from bot.core.outbox import DeliveryError
 from bot.core.ratelimit import Limit
 from bot.platforms import wechat_compat
-from bot.services.invites import usable_invite
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -47,7 +45,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "wechat"
 AT_SEPARATOR = "\u2005"  # WeChat writes "@name" followed by this four-per-em space
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
-CODE_CANDIDATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
 STOP_TIMEOUT_SECONDS = 10.0
 T = TypeVar("T")
 
@@ -453,14 +450,8 @@ class WeChatPlatform:
         await self._to_core(self.app.dispatcher.handle(incoming))
 
     async def _invite_code(self, hello: str) -> str | None:
-        """The first word of the greeting that is a usable invite code (runs on the main loop)."""
-        for candidate in CODE_CANDIDATE.findall(hello):
-            try:
-                invite = await usable_invite(candidate, self.app.clock.now())
-            except UserError:
-                continue
-            return str(invite.code)
-        return None
+        """The greeting's usable invite code, if any (runs on the main loop)."""
+        return await self.app.invite_code_in(hello)
 
     async def _on_room_join(self, room: Any, invitees: list[Any], inviter: Any, date: Any) -> None:
         puppet = self._bot.puppet

@@ -3,7 +3,7 @@ outbox only.
 
 On confirm every recipient becomes a `BroadcastRecipient` row holding its rendered text (a
 template error therefore shows before anything is sent, never half-way). `tick()` (run by
-`App.tick()`) moves rows into the outbox in chunks, each chunk in one transaction with the
+the scheduler's tick) moves rows into the outbox in chunks, each chunk in one transaction with the
 outbox rows it writes, so a crash between them loses or repeats nothing; it reads back what the
 outbox did (sent, failed, blocked, interrupted by a crash) and edits the one status message,
 then posts the delivery report when nothing is left. The outbox's own recovery marks a row
@@ -35,7 +35,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.messages import ChatRef, Outgoing
-from bot.core.outbox import INTERRUPTED
+from bot.core.ports import INTERRUPTED
 from bot.domain.audience import Audience, Scope
 from bot.domain.statuses import (
     BroadcastStatus,
@@ -63,8 +63,10 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.app import App
     from bot.config import Settings
+    from bot.core.clock import Clock
+    from bot.core.outbox import Outbox
+    from bot.core.speaker import Speaker
 
 CHUNK = 200  # recipients moved into the outbox per transaction
 PROGRESS_STEPS = 10  # the status message is edited at most this many times
@@ -227,8 +229,11 @@ class Counts:
 
 
 class BroadcastService:
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, clock: Clock, speaker: Speaker, outbox: Outbox, settings: Settings) -> None:
+        self.clock = clock
+        self.speaker = speaker
+        self.outbox = outbox  # a broadcast leaves now, not at the next tick
+        self.settings = settings
 
     async def create(
         self,
@@ -246,7 +251,7 @@ class BroadcastService:
         """Render every recipient's text first (an error stops it here), then store it all; or,
         with `send_at`, store the broadcast as scheduled (recipients are resolved at that time)."""
         if send_at is not None:  # checked with sample values now, with everyone's when it starts
-            await render_texts(source, [sample_variables()], self.app.settings)
+            await render_texts(source, [sample_variables()], self.settings)
         found = await targets(audience)
         if not found:
             raise UserError("broadcast/nobody")
@@ -293,7 +298,7 @@ class BroadcastService:
         pending = [
             target.variables for target, _, status in chats if status == RecipientStatus.PENDING
         ]
-        texts = iter(await render_texts(source, pending, self.app.settings))
+        texts = iter(await render_texts(source, pending, self.settings))
         return [
             (
                 target.person_id,
@@ -316,7 +321,7 @@ class BroadcastService:
                     is_group=is_group,
                     text=text,
                     status=status,
-                    created_at=self.app.clock.now(),
+                    created_at=self.clock.now(),
                 )
                 for person_id, (platform, chat_id, is_group), text, status in rows
             ]
@@ -326,12 +331,12 @@ class BroadcastService:
             text=self._status_text(broadcast, await self.counts(broadcast.id)),
             to_user=broadcast.status_user_id,
         )
-        broadcast.status_outbox_id = (await self.app.outbox.put(message)).id
+        broadcast.status_outbox_id = await self.speaker.send(message)
         await broadcast.save(update_fields=["status_outbox_id"])
 
     async def _release_due(self) -> None:
         """Scheduled broadcasts whose time has come: recipients resolved and stored now."""
-        now = self.app.clock.now()
+        now = self.clock.now()
         due = await Broadcast.filter(status=BroadcastStatus.SCHEDULED, send_at__lte=now).order_by(
             "send_at", "id"
         )
@@ -347,7 +352,7 @@ class BroadcastService:
                     id=broadcast.id, status=BroadcastStatus.SCHEDULED
                 ).update(status=BroadcastStatus.CANCELLED, finished_at=now)
                 if claimed:
-                    render = self.app.renderer.render
+                    render = self.speaker.render
                     problem = render(broadcast.locale, error.template, **error.data)
                     text = render(
                         broadcast.locale,
@@ -355,7 +360,7 @@ class BroadcastService:
                         broadcast=broadcast,
                         problem=problem,
                     )
-                    await self.app.outbox.put(
+                    await self.speaker.send(
                         Outgoing(self._status_chat(broadcast), text, broadcast.status_user_id)
                     )
                 continue
@@ -372,11 +377,11 @@ class BroadcastService:
         """Send what the platforms' limits allow now, showing progress as it goes; what is held
         back leaves with the outbox worker and is reported on later ticks."""
         for _ in range(passes):
-            sent = await self.app.outbox.flush()
+            sent = await self.outbox.flush()
             await self.tick()
             if sent == 0:
                 break
-        await self.app.outbox.flush()
+        await self.outbox.flush()
 
     async def tick(self) -> None:
         """Release scheduled broadcasts that came due, move waiting recipients into the outbox,
@@ -402,10 +407,10 @@ class BroadcastService:
                         text=row.text,
                         to_user=None if row.is_group else row.chat_id,
                     )
-                    outbox = await self.app.outbox.put(message)
+                    outbox_id = await self.speaker.send(message)
                     await BroadcastRecipient.filter(
                         id=row.id, status=RecipientStatus.PENDING
-                    ).update(status=RecipientStatus.QUEUED, outbox_id=outbox.id)
+                    ).update(status=RecipientStatus.QUEUED, outbox_id=outbox_id)
             if len(rows) < CHUNK:
                 return
 
@@ -414,7 +419,7 @@ class BroadcastService:
         counts = await self.counts(broadcast.id)
         if counts.waiting == 0:
             broadcast.status = BroadcastStatus.DONE
-            broadcast.finished_at = self.app.clock.now()
+            broadcast.finished_at = self.clock.now()
             await broadcast.save(update_fields=["status", "finished_at"])
             await self._show(broadcast, counts, final=True)
             return
@@ -482,21 +487,21 @@ class BroadcastService:
     async def _show(self, broadcast: Broadcast, counts: Counts, final: bool) -> None:
         chat = self._status_chat(broadcast)
         if final:  # the report is a message of its own: a notification, and the status stays
-            text = self.app.renderer.render(
+            text = self.speaker.render(
                 broadcast.locale, "broadcast/report", broadcast=broadcast, counts=counts
             )
             message = Outgoing(chat=chat, text=text, to_user=broadcast.status_user_id)
-            await self.app.outbox.put(message)
+            await self.speaker.send(message)
         message = Outgoing(
             chat=chat,
             text=self._status_text(broadcast, counts),
             to_user=broadcast.status_user_id,
             edit_of=broadcast.status_outbox_id,
         )
-        await self.app.outbox.put(message)
+        await self.speaker.send(message)
 
     def _status_text(self, broadcast: Broadcast, counts: Counts) -> str:
-        return self.app.renderer.render(
+        return self.speaker.render(
             broadcast.locale, "broadcast/progress", broadcast=broadcast, counts=counts
         )
 
@@ -504,7 +509,7 @@ class BroadcastService:
         """Drop a scheduled broadcast before it starts; False if it has started (or ended)."""
         return bool(
             await Broadcast.filter(id=broadcast.id, status=BroadcastStatus.SCHEDULED).update(
-                status=BroadcastStatus.CANCELLED, finished_at=self.app.clock.now()
+                status=BroadcastStatus.CANCELLED, finished_at=self.clock.now()
             )
         )
 
@@ -521,7 +526,7 @@ class BroadcastService:
                 broadcast_id=broadcast.id, status=RecipientStatus.PENDING
             ).update(status=RecipientStatus.CANCELLED)
             broadcast.status = BroadcastStatus.CANCELLED
-            broadcast.finished_at = self.app.clock.now()
+            broadcast.finished_at = self.clock.now()
             await broadcast.save(update_fields=["status", "finished_at"])
         await self._read_back(broadcast)  # queued rows take their (cancelled) outbox status
         counts = await self.counts(broadcast.id)

@@ -5,16 +5,10 @@ adjustments)."""
 
 from __future__ import annotations
 
-from bot.core.identity import Role
 from bot.core.ports import Notify
 from bot.services import ledger
-from storage.models import BudgetAlert, Campaign, RoleGrant
-
-
-async def managers_of(brand_id: int) -> list[int]:
-    return await RoleGrant.filter(role=Role.MANAGER.value, brand_id=brand_id).values_list(
-        "person_id", flat=True
-    )  # type: ignore[return-value]
+from bot.services.people import managers_of
+from storage.models import BudgetAlert, Campaign
 
 
 class BudgetNotices:

@@ -1,4 +1,4 @@
-"""Brands, campaigns and enrollments."""
+"""Brands, campaigns, their enrollments and linked groups."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
-from bot.core.messages import Choice
+from bot.core.messages import ChatRef, Choice
 from bot.domain.campaign_spec import CODE_PATTERN, CampaignSpec, Problem, SpecError, shown_code
-from bot.domain.statuses import CampaignStatus, EnrollmentStatus
+from bot.domain.statuses import CampaignStatus, EnrollmentStatus, SubmissionStatus
 from bot.services import audit
 from bot.services.people import Caller
-from storage.models import Brand, Campaign, Creator, Enrollment, Invite
+from storage.models import Brand, Campaign, ChatGroup, Creator, Enrollment, Invite, Submission
 
 
 async def brand_by_code(code: str) -> Brand | None:
@@ -24,6 +24,13 @@ async def brand_by_code(code: str) -> Brand | None:
 async def ensure_brand(code: str) -> tuple[Brand, bool]:
     code = code.strip().upper()
     return await Brand.get_or_create(code=code, defaults={"name": code})
+
+
+async def managed_brands(caller: Caller) -> list[Brand]:
+    """The brands a caller may run campaigns for (admins: every brand), by code."""
+    if caller.is_admin:
+        return await Brand.all().order_by("code")
+    return await Brand.filter(id__in=list(caller.brand_ids(Role.MANAGER)) or [0]).order_by("code")
 
 
 async def create_campaign(spec: CampaignSpec, caller: Caller) -> Campaign:
@@ -73,6 +80,18 @@ async def campaign_by_code(code: str) -> Campaign:
     return campaign
 
 
+async def campaign_exists(code: str) -> bool:
+    """Whether a campaign has this code; a word that cannot be one is answered without a query
+    (as in campaign_by_code: the column is varchar(32))."""
+    return bool(CODE_PATTERN.match(code)) and await Campaign.exists(code=code.upper())
+
+
+async def campaign_timezone(campaign_id: int | None, default: str) -> str:
+    """A campaign's time zone; `default` (the bot's TIMEZONE) when there is no campaign."""
+    campaign = await Campaign.get_or_none(id=campaign_id) if campaign_id else None
+    return campaign.timezone if campaign else default
+
+
 async def managed_campaign(caller: Caller, code: str) -> Campaign:
     campaign = await campaign_by_code(code)
     if not caller.manages(campaign.brand_id):  # type: ignore[attr-defined]
@@ -97,6 +116,20 @@ async def enrolled_campaign_ids(creator_id: int | None) -> list[int]:
     return await Enrollment.filter(
         creator_id=creator_id, status=EnrollmentStatus.ACTIVE
     ).values_list("campaign_id", flat=True)  # type: ignore[return-value]
+
+
+async def manager_stats(campaign_id: int) -> dict[str, int]:
+    """What a manager sees of a campaign in /campaigns: creators enrolled, posts pending and
+    approved."""
+    return {
+        "creators": await Enrollment.filter(campaign_id=campaign_id).count(),
+        "pending": await Submission.filter(
+            campaign_id=campaign_id, status=SubmissionStatus.PENDING
+        ).count(),
+        "approved": await Submission.filter(
+            campaign_id=campaign_id, status=SubmissionStatus.APPROVED
+        ).count(),
+    }
 
 
 async def enroll(creator: Creator, campaign: Campaign, invite: Invite | None = None) -> bool:
@@ -134,3 +167,24 @@ async def creator_campaign(
         ],
         command=command,
     )
+
+
+async def link_group(campaign: Campaign, chat: ChatRef) -> ChatGroup:
+    """The group chat now belongs to the campaign (and its brand): it hears the campaign's GO."""
+    group, _ = await ChatGroup.get_or_create(
+        platform=chat.platform,
+        chat_id=chat.chat_id,
+        defaults={"title": (chat.title or chat.chat_id)[:200]},
+    )
+    group.campaign_id = campaign.id  # type: ignore[attr-defined]
+    group.brand_id = campaign.brand_id  # type: ignore[attr-defined]
+    await group.save(update_fields=["campaign_id", "brand_id"])
+    return group
+
+
+async def linked_campaign_code(platform: str, chat_id: str) -> str | None:
+    """The code of the campaign a group chat is linked to, if any."""
+    group = await ChatGroup.get_or_none(platform=platform, chat_id=chat_id)
+    if group and group.campaign_id:  # type: ignore[attr-defined]
+        return (await Campaign.get(id=group.campaign_id)).code  # type: ignore[attr-defined]
+    return None

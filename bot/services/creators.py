@@ -63,6 +63,17 @@ async def join_brand_via(creator: Creator, invite: Invite) -> Campaign | None:
     return campaign
 
 
+async def creator_by_id(creator_id: int) -> Creator:
+    return await Creator.get(id=creator_id)
+
+
+async def registered_platforms(creator_id: int) -> list[str]:
+    """The platforms a creator registered accounts on (one entry per account)."""
+    return await SocialAccount.filter(creator_id=creator_id).values_list(
+        "platform", flat=True
+    )  # type: ignore[return-value]
+
+
 async def profile(creator_id: int) -> Profile:
     creator = await Creator.get(id=creator_id)
     accounts = await SocialAccount.filter(creator_id=creator_id).order_by("id")

@@ -1,5 +1,5 @@
 """The daily digest: per live campaign, figures from SQL aggregates (no Python loop over rows),
-rendered from digest/digest.j2; subscriptions fire from `App.tick()` once a day at their time.
+rendered from digest/digest.j2; subscriptions fire from the scheduler once a day at their time.
 
 One aggregate query per section: the posts by status (with new, pending and leaks), the
 enrollments (with new and silent), the engagement totals, the top posts, the top creators.

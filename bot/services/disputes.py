@@ -44,6 +44,12 @@ async def open_dispute(creator_id: int, submission_id: int, text: str) -> Disput
     return dispute
 
 
+async def campaign_of(dispute: Dispute) -> Campaign:
+    """The campaign a dispute is about (its post and campaign are loaded onto it)."""
+    await dispute.fetch_related("submission__campaign")
+    return dispute.submission.campaign  # type: ignore[attr-defined]
+
+
 async def open_disputes(caller: Caller, campaign: Campaign | None) -> tuple[list[Dispute], int]:
     """Open disputes on the brands the caller manages (or on one campaign), oldest first."""
     query = _managed_query(caller).filter(status=DisputeStatus.OPEN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 
@@ -65,6 +66,22 @@ async def usable_invite(code: str, now: datetime) -> Invite:
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         raise UserError("onboarding/invite_used_up", code=invite.code)
     return invite
+
+
+# A word of a friend request's greeting that could be an invite code.
+CODE_CANDIDATE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,31}")
+
+
+async def code_in_greeting(greeting: str, now: datetime) -> str | None:
+    """The first word of a greeting that is a usable invite code: the WeChat friend request
+    that carries one is accepted (the policy lives here, the adapter only asks)."""
+    for candidate in CODE_CANDIDATE.findall(greeting):
+        try:
+            invite = await usable_invite(candidate, now)
+        except UserError:
+            continue
+        return str(invite.code)
+    return None
 
 
 async def redeem(invite: Invite) -> None:

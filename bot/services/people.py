@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from bot.core.identity import Caller, PlatformUser, Role
-from storage.models import Brand, Identity, Person, RoleGrant
+from bot.services import invites
+from storage.models import Brand, Identity, Invite, Person, RoleGrant
 
-__all__ = ["Caller", "grant", "person_for_reference", "reachable_identity"]
+__all__ = [
+    "Caller",
+    "grant",
+    "join_staff_via",
+    "managers_of",
+    "person_for_reference",
+    "reachable_identity",
+    "set_locale",
+]
 
 
 async def person_for_reference(reference: str, default_platform: str) -> Person:
@@ -44,6 +53,17 @@ async def grant(person: Person, role: Role, brand: Brand | None, by_person_id: i
     return True
 
 
+async def join_staff_via(person_id: int, invite: Invite) -> None:
+    """A staff invite (any role but creator) redeemed: one use counted, then its role granted."""
+    await invites.redeem(invite)
+    person = await Person.get(id=person_id)
+    await grant(person, Role(invite.role), invite.brand, invite.created_by_id)  # type: ignore[attr-defined]
+
+
+async def set_locale(person_id: int, locale: str) -> None:
+    await Person.filter(id=person_id).update(locale=locale)
+
+
 async def reachable_identity(person_id: int) -> Identity | None:
     """Where to reach a person: the identity they used last (never-seen ones cannot be DMed)."""
     return (
@@ -53,3 +73,10 @@ async def reachable_identity(person_id: int) -> Identity | None:
         .order_by("-last_seen_at", "-id")
         .first()
     )
+
+
+async def managers_of(brand_id: int) -> list[int]:
+    """The people who manage a brand (they hear its alerts and disputes)."""
+    return await RoleGrant.filter(role=Role.MANAGER.value, brand_id=brand_id).values_list(
+        "person_id", flat=True
+    )  # type: ignore[return-value]

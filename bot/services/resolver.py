@@ -1,10 +1,10 @@
 """Short links (xhslink.com, v.douyin.com, t.cn, b23.tv …) followed to the post they point at.
 
 Never on the reply path: `/submit` stores a short link at once with `resolve_status="pending"`,
-and `App.tick()` starts a background pass (`ResolverService.tick`) that follows the pending ones
-and records where each led (bot.services.submissions.apply_resolution): the canonical URL, the
-post id, the dedupe key, the checks again; a resolved duplicate of another submission is kept
-and flagged for review.
+and each scheduled tick starts a background pass (`ResolverService.tick`) that follows the
+pending ones and records where each led (bot.services.submissions.apply_resolution): the
+canonical URL, the post id, the dedupe key, the checks again; a resolved duplicate of another
+submission is kept and flagged for review.
 
 Following is careful: redirects are read one by one (`allow_redirects=False`), only GET and no
 body; each hop must stay on a known platform host (a short link that leaves for another site
@@ -34,7 +34,7 @@ from bot.services import quality, submissions
 from storage.models import Submission
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +153,9 @@ class ShortLinkResolver:
 
 
 class ResolverService:
-    """Pending short links of submissions, resolved in the background from `App.tick()`."""
+    """Pending short links of submissions, resolved in the background on every scheduled tick."""
 
-    def __init__(self, app: App, route: Callable[[str], str] | None = None) -> None:
-        settings = app.settings
+    def __init__(self, settings: Settings, route: Callable[[str], str] | None = None) -> None:
         self.enabled = settings.link_resolve
         self.max_attempts = settings.link_resolve_max_attempts
         self.resolver = ShortLinkResolver(

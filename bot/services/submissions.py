@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import UserError
 from bot.core.identity import Role
+from bot.core.ports import Notify
 from bot.domain import checks as checks_rules
 from bot.domain.captions import caption_from_share_text
 from bot.domain.checks import Candidate, Check, Rules
@@ -21,7 +22,7 @@ from bot.domain.links import Link, find_links, post_time
 from bot.domain.pricing import Metrics
 from bot.domain.statuses import ResolveStatus, SubmissionStatus
 from bot.services import audit, ledger, quality
-from bot.services.people import Caller
+from bot.services.people import Caller, managers_of
 from storage.models import Campaign, Creator, MetricSnapshot, SocialAccount, Submission
 
 MAX_REASON = 500
@@ -123,6 +124,25 @@ async def submit(
         await audit.record(None, "submission.auto_approved", f"submission:{submission.id}")
         await ledger.reprice(creator.id, campaign.id, None, SubmissionStatus.APPROVED)
     return Submitted(submission, link, checks, auto)
+
+
+async def alert_leak(
+    submission: Submission, campaign: Campaign, creator_name: str, notify: Notify
+) -> int:
+    """A post flagged as a leak (before the embargo) is told to the brand's managers at once;
+    returns how many were reached."""
+    if "leak" not in submission.flags:
+        return 0
+    reached = 0
+    for person_id in await managers_of(campaign.brand_id):  # type: ignore[attr-defined]
+        reached += await notify(
+            person_id,
+            "submissions/leak_alert",
+            submission=submission,
+            campaign=campaign,
+            creator_name=creator_name,
+        )
+    return reached
 
 
 async def _handles(creator_id: int, platform: str | None) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ campaign's times by the pure rules in `bot.domain.timeline`. `tick()` looks at t
 have come due on the injected clock, lets `decide` say what each becomes (sent as it is, a GO
 turned into a reminder, or dropped as late or superseded), and records that with the
 outbox messages it wrote, in one transaction, claiming each row with a conditional update:
-a push leaves at most once, whoever ticks (`App.tick()` after `!advance`, the background
+a push leaves at most once, whoever ticks (the scheduler after `!advance`, the background
 loop, a second process). APScheduler 3.x with a SQLAlchemy job store was the other option;
 it was not taken because
 
@@ -21,20 +21,21 @@ it was not taken because
   jobs would have to be kept in step with it (re-armed at start, rewritten on every shift).
 
 So a restart keeps the timeline because it *is* the table; what was missed while down is
-decided once, on the first tick after start. `run()` is the loop for real time: it sleeps
-until the next push is due (or a queued GO must be released) and ticks.
+decided once, on the first tick after start. In real time the core scheduler
+(bot/core/scheduler.py) ticks: `next_wake()` tells it when the next push is due (or a
+queued GO must be released).
 
 GO precision: a GO is written to the outbox `GO_LEAD` ahead with `not_before=embargo_at`
-(groups first, then DMs: the outbox sends in id order at each platform's pace), and `run()`
-wakes at the embargo second to flush the outbox, so the first message leaves within the
+(groups first, then DMs: the outbox sends in id order at each platform's pace), and the
+scheduler wakes at the embargo second to flush the outbox, so the first message leaves within the
 outbox's pass time of the second, not a poll interval later.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -66,11 +67,10 @@ from storage.models import (
 )
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core.clock import Clock
+    from bot.core.speaker import Speaker
 
 log = logging.getLogger(__name__)
-
-MAX_SLEEP_SECONDS = 5.0  # the loop ticks the app at least this often (broadcasts, digests)
 
 
 def times_of(campaign: Campaign) -> rules.Times:
@@ -88,11 +88,11 @@ class Recipient:
 
 
 class TimelineService:
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, clock: Clock, speaker: Speaker, wake: Callable[[], None]) -> None:
+        self.clock = clock
+        self.speaker = speaker
+        self.wake = wake  # a moved or released timeline: tick now, not at the next wake
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._stopping = False
 
     # --- planning ---------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ class TimelineService:
         """Plan new campaigns and fire what has come due; returns how many pushes fired."""
         async with self._lock:
             await self._plan_new_campaigns()
-            now = self.app.clock.now()
+            now = self.clock.now()
             rows = await ScheduledPush.filter(
                 status=PushStatus.PENDING, due_at__lte=now + rules.GO_LEAD
             ).order_by("due_at", "id")
@@ -167,7 +167,7 @@ class TimelineService:
             not_before = max(row.due_at, now) if decision.send_as == rules.GO else now
             ids = []
             for message in await self.messages(campaign, decision.send_as, now):
-                ids.append((await self.app.outbox.put(message, not_before=not_before)).id)
+                ids.append(await self.speaker.send(message, not_before))
             await ScheduledPush.filter(id=row.id).update(recipients=len(ids), outbox_ids=ids)
         log.info("timeline %s %s → %s messages", campaign.code, decision.send_as, len(ids))
         return 1
@@ -190,8 +190,8 @@ class TimelineService:
         out = []
         for recipient in recipients:
             data = await self._data(campaign, recipient, now)
-            text = self.app.renderer.render(
-                recipient.locale or self.app.settings.locale,
+            text = self.speaker.render(
+                recipient.locale,
                 f"timeline/{kind}",
                 stats=stats,
                 **data,
@@ -285,7 +285,7 @@ class TimelineService:
             count = await ScheduledPush.filter(
                 campaign_id=campaign.id, status=PushStatus.PAUSED
             ).update(status=PushStatus.PENDING)
-        self._wake.set()
+        self.wake()
         return count
 
     async def shift(self, campaign: Campaign, delta: timedelta) -> None:
@@ -294,7 +294,7 @@ class TimelineService:
             times = rules.shift_times(times_of(campaign), delta)
             if times.embargo_at >= times.deadline_at:
                 raise UserError("timeline/shift_past_deadline", campaign=campaign)
-            now = self.app.clock.now()
+            now = self.clock.now()
             if await ScheduledPush.filter(
                 campaign_id=campaign.id, kind=rules.GO, status=PushStatus.SENT, due_at__lte=now
             ).exists():
@@ -323,11 +323,11 @@ class TimelineService:
                 elif push is None and row.status != PushStatus.SKIPPED:  # no room for it any more
                     row.status, row.reason = PushStatus.SKIPPED, "shifted_out"
                 await row.save(update_fields=["due_at", "status", "reason"])
-        self._wake.set()
+        self.wake()
 
     async def _take_back_queued(self, campaign: Campaign) -> int:
         """A GO written to the outbox ahead and not yet due goes back to pending."""
-        now = self.app.clock.now()
+        now = self.clock.now()
         rows = await ScheduledPush.filter(
             campaign_id=campaign.id, status=PushStatus.SENT, due_at__gt=now
         ).all()
@@ -349,7 +349,7 @@ class TimelineService:
 
     async def next_wake(self) -> datetime | None:
         """The next moment something is to be done: a push to fire or a queued GO to release."""
-        now = self.app.clock.now()
+        now = self.clock.now()
         pending = await ScheduledPush.filter(status=PushStatus.PENDING).order_by("due_at").first()
         queued = (
             await ScheduledPush.filter(status=PushStatus.SENT, kind=rules.GO, due_at__gt=now)
@@ -362,28 +362,6 @@ class TimelineService:
         if queued is not None:
             moments.append(queued.due_at)
         return min(moments) if moments else None
-
-    async def run(self) -> None:
-        """Tick in real time until `stop()` (which may come before the task first runs)."""
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                # The whole app's clock work (timeline, broadcasts, digests), then the outbox:
-                # a GO is released at its second, not a poll later.
-                await self.app.tick()
-                wake = await self.next_wake()
-            except Exception:  # a database hiccup must not end the timeline for good
-                log.exception("timeline tick failed")
-                wake = None
-            wait = MAX_SLEEP_SECONDS
-            if wake is not None:
-                wait = min(wait, max((wake - self.app.clock.now()).total_seconds(), 0.0))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
 
 
 async def _dm(person: Person) -> Recipient | None:

@@ -3,6 +3,7 @@ with the real renderer and templates, and no database."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from bot.core.outbox import MAX_ATTEMPTS, DeliveryError, Outbox
 from bot.core.ratelimit import Limit, RateLimiter
 from bot.core.registry import Registry, Router
 from bot.core.render import Renderer
+from bot.core.scheduler import Scheduler
 from bot.core.speaker import Speaker
 from tests.memory_ports import MemoryPeople, memory_ports
 
@@ -293,3 +295,32 @@ async def test_odd_numbers_are_no_choice(text: str) -> None:
     bot = build()
     await bot.say("ann", "/menu")
     assert "understand" in (await bot.say("ann", text))[0]
+
+
+async def test_the_scheduler_runs_its_jobs_in_order_and_ticks_when_woken() -> None:
+    scheduler = Scheduler(ManualClock(T0), max_sleep=3600)
+    ran: list[str] = []
+    ticked = asyncio.Event()
+
+    async def first() -> None:
+        ran.append("first")
+
+    async def second() -> None:
+        ran.append("second")
+        ticked.set()
+
+    async def nothing_planned() -> None:
+        return None
+
+    scheduler.every_tick(first, next_wake=nothing_planned)
+    scheduler.every_tick(second)
+    await scheduler.tick()
+    assert ran == ["first", "second"]
+    running = asyncio.create_task(scheduler.run())
+    await asyncio.wait_for(ticked.wait(), 30)  # the loop's first tick
+    ticked.clear()
+    scheduler.wake()  # an hour before it would tick by itself
+    await asyncio.wait_for(ticked.wait(), 30)
+    await scheduler.stop()
+    await running
+    assert ran == ["first", "second"] * 3
