@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from bot.core.identity import Caller, PlatformUser, Role
 from bot.core.messages import ChatRef
 from bot.core.ports import INTERRUPTED, Conversation, ConversationKey, OutboxRow, Ports
+from bot.domain.statuses import OutboxStatus
 from bot.domain.text import clean_name
 from storage.models import (
     ChatGroup,
@@ -196,7 +197,7 @@ class SqlOutboxStore:
 
     async def due(self, platforms: Sequence[str], now: datetime) -> list[OutboxRow]:
         messages = await OutboxMessage.filter(
-            status="pending", platform__in=list(platforms), not_before__lte=now
+            status=OutboxStatus.PENDING, platform__in=list(platforms), not_before__lte=now
         ).order_by("id")
         return [_row(message) for message in messages]
 
@@ -212,8 +213,8 @@ class SqlOutboxStore:
         await OutboxMessage.filter(id=row.id).update(**changes)
 
     async def recover(self) -> int:
-        return await OutboxMessage.filter(status="sending").update(
-            status="failed", error=INTERRUPTED
+        return await OutboxMessage.filter(status=OutboxStatus.SENDING).update(
+            status=OutboxStatus.FAILED, error=INTERRUPTED
         )
 
     async def count(

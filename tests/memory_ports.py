@@ -12,6 +12,7 @@ from typing import Any
 from bot.core.identity import Caller, PlatformUser, Role
 from bot.core.messages import ChatRef
 from bot.core.ports import INTERRUPTED, Conversation, ConversationKey, OutboxRow, Ports
+from bot.domain.statuses import OutboxStatus
 
 
 @dataclass
@@ -116,7 +117,7 @@ class MemoryOutboxStore:
         return [
             replace(row)
             for row in sorted(self.rows.values(), key=lambda r: r.id)
-            if row.status == "pending"
+            if row.status == OutboxStatus.PENDING
             and row.platform in platforms
             and row.not_before is not None
             and row.not_before <= now
@@ -132,9 +133,9 @@ class MemoryOutboxStore:
             setattr(stored, name, getattr(row, name))
 
     async def recover(self) -> int:
-        caught = [row for row in self.rows.values() if row.status == "sending"]
+        caught = [row for row in self.rows.values() if row.status == OutboxStatus.SENDING]
         for row in caught:
-            row.status, row.error = "failed", INTERRUPTED
+            row.status, row.error = OutboxStatus.FAILED, INTERRUPTED
         return len(caught)
 
     async def count(

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from bot.core.identity import Caller, PlatformUser
 from bot.core.messages import ChatRef
+from bot.domain.statuses import OutboxStatus
 
 # (platform, chat id, user id): whose conversation, and where.
 ConversationKey = tuple[str, str, str]
@@ -92,7 +93,7 @@ class OutboxRow:
     platform: str
     chat_id: str
     payload: dict[str, Any]
-    status: str = "pending"
+    status: str = OutboxStatus.PENDING
     attempts: int = 0
     error: str | None = None
     platform_message_id: str | None = None

@@ -35,6 +35,7 @@ from grpclib.exceptions import StreamTerminatedError
 from bot.core.messages import Attachment, ChatRef, Incoming, Outgoing, plain
 from bot.core.outbox import DeliveryError
 from bot.core.ratelimit import Limit
+from bot.domain.statuses import OutboxStatus
 from bot.platforms import wechat_compat
 
 if TYPE_CHECKING:
@@ -129,13 +130,13 @@ class WeChatSender:
         now = app.clock.now().astimezone(app.settings.tz)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         store = app.outbox.store
-        sent = await store.count(PLATFORM, ("sent",), sent_since=day_start)
+        sent = await store.count(PLATFORM, (OutboxStatus.SENT,), sent_since=day_start)
         if sent < self.daily_cap:
             return
         tomorrow = day_start + timedelta(days=1)
         if self._cap_reported != day_start:
             self._cap_reported = day_start
-            waiting = await store.count(PLATFORM, ("pending", "sending"))
+            waiting = await store.count(PLATFORM, (OutboxStatus.PENDING, OutboxStatus.SENDING))
             log.warning(
                 "wechat: daily cap of %d messages reached; %d waiting messages go after %s",
                 self.daily_cap,
