@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,21 +264,27 @@ async def test_webhook_mode_checks_the_secret_header(tmp_path: Path) -> None:
         await stop_bot(running)
 
 
-async def test_koxbot_run_serves_telegram_until_stopped(tmp_path: Path) -> None:
-    server = FakeTelegram()
-    await server.start()
+async def koxbot_run(tmp_path: Path, api_base: str, **variables: str) -> Process:
+    """`koxbot run` in a process of its own, against the Bot API at `api_base`."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite://{tmp_path / 'k.sqlite3'}",
-        "TELEGRAM_BOT_TOKEN": server.token,
-        "TELEGRAM_API_BASE": server.url,
+        "TELEGRAM_BOT_TOKEN": FakeTelegram.token,
+        "TELEGRAM_API_BASE": api_base,
         "LOG_LEVEL": "WARNING",
+        **variables,
     }
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run",
         env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+
+
+async def test_koxbot_run_serves_telegram_until_stopped(tmp_path: Path) -> None:
+    server = FakeTelegram()
+    await server.start()
+    process = await koxbot_run(tmp_path, server.url)
     try:
         async with asyncio.timeout(60):
             while "setmycommands" not in server.calls:
@@ -301,18 +308,7 @@ async def test_koxbot_run_waits_for_telegram_when_it_is_unreachable(tmp_path: Pa
     """Nothing listens where the Bot API should be: `koxbot run` says so and retries with
     backoff instead of exiting with a traceback; once the server is up, it serves."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite://{tmp_path / 'k.sqlite3'}",
-        "TELEGRAM_BOT_TOKEN": FakeTelegram.token,
-        "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}",
-        "LOG_LEVEL": "INFO",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run",
-        env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await koxbot_run(tmp_path, f"http://127.0.0.1:{port}", LOG_LEVEL="INFO")
     assert process.stderr is not None
     server = FakeTelegram()
     log: list[str] = []
@@ -347,19 +343,10 @@ async def test_koxbot_run_refuses_a_webhook_without_a_secret(tmp_path: Path) -> 
     """A forged POST in the admin's name would run `/role 666 admin`: no secret, no start."""
     server = FakeTelegram()
     await server.start()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite://{tmp_path / 'k.sqlite3'}",
-        "TELEGRAM_BOT_TOKEN": server.token,
-        "TELEGRAM_API_BASE": server.url,
-        "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/hook",
-    }
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run",
-            env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        process = await koxbot_run(
+            tmp_path, server.url, TELEGRAM_WEBHOOK_URL="https://bot.example.com/telegram/hook"
+        )
         async with asyncio.timeout(60):
             _, stderr = await process.communicate()
         assert process.returncode == 2

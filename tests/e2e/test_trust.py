@@ -22,22 +22,29 @@ class ProcessKilled(BaseException):
     """Stands in for kill -9: nothing after it runs, not even the handler's error reply."""
 
 
+def die_at(monkeypatch: pytest.MonkeyPatch, prefix: str, nth: int = 1) -> list[str | None]:
+    """The process dies while queueing the `nth` message that starts with `prefix`; returns
+    the recipients of those it got to."""
+    queued: list[str | None] = []
+    put = Outbox.put
+
+    async def dying_put(self, message, not_before=None):  # type: ignore[no-untyped-def]
+        if message.text.startswith(prefix):
+            queued.append(message.to_user)
+            if len(queued) == nth:
+                raise ProcessKilled
+        return await put(self, message, not_before)
+
+    monkeypatch.setattr(Outbox, "put", dying_put)
+    return queued
+
+
 async def test_a_crash_between_two_statements_loses_none(
     chat: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await chat.say(*SETUP, "ada@dm: /metrics 1 likes=100", "ben@dm: /metrics 2 likes=50")
     assert (await chat.say("mia@dm: /settle MONEY1"))[-1]["choices"] == ["确认结算第 1 期"]
-    queued: list[str | None] = []
-    put = Outbox.put
-
-    async def dies_at_the_second_statement(self, message, not_before=None):  # type: ignore[no-untyped-def]
-        if message.text.startswith(STATEMENT):
-            queued.append(message.to_user)
-            if len(queued) == 2:
-                raise ProcessKilled
-        return await put(self, message, not_before)
-
-    monkeypatch.setattr(Outbox, "put", dies_at_the_second_statement)
+    queued = die_at(monkeypatch, STATEMENT, nth=2)
     with pytest.raises(ProcessKilled):
         await chat.say("mia@dm: 1")
     monkeypatch.undo()
@@ -59,14 +66,7 @@ async def test_paid_notices_commit_with_the_payouts(
 ) -> None:
     await chat.say(*SETUP, "ada@dm: /metrics 1 likes=100", "ben@dm: /metrics 2 likes=50")
     await chat.say("mia@dm: /settle MONEY1", "mia@dm: 1")
-    put = Outbox.put
-
-    async def dies_at_a_paid_notice(self, message, not_before=None):  # type: ignore[no-untyped-def]
-        if message.text.startswith(PAID_NOTICE):
-            raise ProcessKilled
-        return await put(self, message, not_before)
-
-    monkeypatch.setattr(Outbox, "put", dies_at_a_paid_notice)
+    die_at(monkeypatch, PAID_NOTICE)
     with pytest.raises(ProcessKilled):
         await chat.say("mia@dm: /settle MONEY1 paid 1")
     monkeypatch.undo()
