@@ -11,8 +11,7 @@ from bot.domain.statuses import BroadcastStatus
 from bot.domain.vocabulary import VOCABULARY
 from bot.flows.broadcast import BroadcastFlow
 from bot.services import audit, campaigns
-from bot.services.broadcast_queries import broadcast_by_id
-from bot.services.broadcasts import BroadcastService
+from bot.services.broadcasts import BroadcastService, broadcast_by_id
 
 router = Router()
 

@@ -205,6 +205,10 @@ def _deadline(campaign: Campaign | None) -> str:
     return campaign.deadline_at.astimezone(ZoneInfo(campaign.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
+async def broadcast_by_id(broadcast_id: int) -> Broadcast | None:
+    return await Broadcast.get_or_none(id=broadcast_id)
+
+
 def sample_variables() -> dict[str, Any]:
     return {v: f"<{v}>" for v in VARIABLES}
 
