@@ -344,7 +344,7 @@ async def broadcast(chats: int) -> None:
     print(
         f"lost {chats - len(per_chat)}, duplicated {duplicates}, "
         f"429s answered (all retried): {server.too_many_429s}; "
-        f"recipient rows: {dict(rows)}; messages to the manager: "
+        f"recipient rows: { {str(k): n for k, n in rows.items()} }; messages to the manager: "
         f"{sum(1 for s in server.sent if s.chat_id == BOSS)}"
     )
 
