@@ -74,7 +74,9 @@ class App:
         self.registry = load_handlers()
         self.renderer = Renderer(self.settings.locale)
         self.ports = sql_ports()
-        self.outbox = Outbox(self.clock, self.ports.outbox, self.ports.people)
+        self.outbox = Outbox(
+            self.clock, self.ports.outbox, self.ports.people, worker=self.settings.worker_name
+        )
         self.speaker = Speaker(self.outbox, self.renderer, self.ports.people, self.ports.messages)
         self.flows = FlowEngine(
             timedelta(minutes=self.settings.flow_ttl_minutes), self.ports.conversations
@@ -117,7 +119,7 @@ class App:
     async def start(self) -> None:
         await db.migrate(self.settings.database_url)
         await self.database.open(self.clock)
-        await self.outbox.recover()
+        await self.outbox.recover(at_start=True)
 
     async def stop(self) -> None:
         await self.outlines.close()

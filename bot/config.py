@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     flow_ttl_minutes: int = Field(default=60 * 24, ge=1)
     log_level: str = "INFO"
     export_dir: str = "data/exports"  # where /export writes its CSV and XLSX files
+    # This process's name among the outbox's senders (default: the host name). It must be
+    # the same after a restart and differ between processes sharing one database.
+    worker_name: str | None = Field(default=None, min_length=1, max_length=64)
 
     # Telegram (bot/platforms/telegram.py): on when a token is set.
     telegram_bot_token: SecretStr | None = None
@@ -115,6 +118,7 @@ class Settings(BaseSettings):
         "telegram_api_base",
         "telegram_webhook_url",
         "telegram_webhook_secret",
+        "worker_name",
         mode="before",
     )
     @classmethod

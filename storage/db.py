@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,36 @@ def _normalized_url(url: str) -> str:
 
 
 async def migrate(database_url: str) -> list[str]:
-    """Apply every pending migration (idempotent); returns the versions applied now."""
-    # aerich opens and closes its own connections: give it a context of its own.
-    with TortoiseContext(), _environment_kept(TORTOISE_ENV_KEYS):
-        command = Command(tortoise_config(database_url), app=APP, location=str(MIGRATIONS_DIR))
-        async with command:
-            await command.init()
-            return await command.upgrade(run_in_transaction=True)
+    """Apply every pending migration (idempotent); returns the versions applied now.
+
+    Several processes starting at once on one PostgreSQL database take turns (an advisory
+    lock): the first applies what is pending, the others find nothing left to do."""
+    async with _migration_lock(database_url):
+        # aerich opens and closes its own connections: give it a context of its own.
+        with TortoiseContext(), _environment_kept(TORTOISE_ENV_KEYS):
+            config = tortoise_config(database_url)
+            command = Command(config, app=APP, location=str(MIGRATIONS_DIR))
+            async with command:
+                await command.init()
+                return await command.upgrade(run_in_transaction=True)
+
+
+MIGRATION_LOCK = 7_240_001  # the advisory lock id the migrating process holds
+
+
+@asynccontextmanager
+async def _migration_lock(database_url: str) -> AsyncIterator[None]:
+    if not database_url.startswith(("postgres://", "asyncpg://")):
+        yield  # SQLite: one process by design (its own file lock serialises writers)
+        return
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("asyncpg://", "postgres://", 1))
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        yield
+    finally:
+        await connection.close()  # closing the session releases the lock
 
 
 # tortoise writes its time zone settings into os.environ (TIMEZONE=UTC): that is our own

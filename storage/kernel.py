@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
 
 from bot.core.identity import Caller, PlatformUser, Role
 from bot.core.messages import ChatRef
@@ -195,11 +196,27 @@ class SqlOutboxStore:
         )
         return _row(message)
 
-    async def due(self, platforms: Sequence[str], now: datetime) -> list[OutboxRow]:
-        messages = await OutboxMessage.filter(
-            status=OutboxStatus.PENDING, platform__in=list(platforms), not_before__lte=now
-        ).order_by("id")
+    async def due(self, platforms: Sequence[str], now: datetime, limit: int) -> list[OutboxRow]:
+        messages = (
+            await OutboxMessage.filter(
+                status=OutboxStatus.PENDING, platform__in=list(platforms), not_before__lte=now
+            )
+            .order_by("id")
+            .limit(limit)
+        )
         return [_row(message) for message in messages]
+
+    async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
+        # A guarded update: of two workers that read the same row, one changes it.
+        claimed = await OutboxMessage.filter(id=row.id, status=OutboxStatus.PENDING).update(
+            status=OutboxStatus.SENDING,
+            attempts=F("attempts") + 1,
+            claimed_by=worker[:64],
+            lease_until=lease_until,
+        )
+        if claimed:
+            row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1
+        return bool(claimed)
 
     async def get(self, row_id: int) -> OutboxRow | None:
         message = await OutboxMessage.get_or_none(id=row_id)
@@ -212,8 +229,11 @@ class SqlOutboxStore:
         changes = {name: getattr(row, name) for name in fields}
         await OutboxMessage.filter(id=row.id).update(**changes)
 
-    async def recover(self) -> int:
-        return await OutboxMessage.filter(status=OutboxStatus.SENDING).update(
+    async def recover(self, now: datetime, restarted: str | None = None) -> int:
+        expired = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+        if restarted is not None:
+            expired |= Q(claimed_by=restarted[:64])
+        return await OutboxMessage.filter(expired, status=OutboxStatus.SENDING).update(
             status=OutboxStatus.FAILED, error=INTERRUPTED
         )
 

@@ -517,9 +517,14 @@ class OutboxMessage(TimestampedModel):
     error = fields.TextField(null=True)
     platform_message_id = fields.CharField(max_length=64, null=True)
     sent_at = fields.DatetimeField(null=True)
+    # Who is sending it, until when: another worker takes over a row only after the lease
+    # (a dead worker's rows come back as "interrupted"; a live one's are left alone).
+    claimed_by = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox"
+        indexes = (("status", "not_before"),)  # a pass reads the due rows, not the history
 
 
 class AuditLog(TimestampedModel):

@@ -104,6 +104,8 @@ class MemoryMessageLog:
 @dataclass
 class MemoryOutboxStore:
     rows: dict[int, OutboxRow] = field(default_factory=dict)
+    leases: dict[int, datetime] = field(default_factory=dict)
+    claims: dict[int, str] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def add(
@@ -113,7 +115,7 @@ class MemoryOutboxStore:
         self.rows[row.id] = row
         return replace(row)
 
-    async def due(self, platforms: Sequence[str], now: datetime) -> list[OutboxRow]:
+    async def due(self, platforms: Sequence[str], now: datetime, limit: int) -> list[OutboxRow]:
         return [
             replace(row)
             for row in sorted(self.rows.values(), key=lambda r: r.id)
@@ -121,7 +123,17 @@ class MemoryOutboxStore:
             and row.platform in platforms
             and row.not_before is not None
             and row.not_before <= now
-        ]
+        ][:limit]
+
+    async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
+        stored = self.rows[row.id]
+        if stored.status != OutboxStatus.PENDING:
+            return False
+        stored.status, stored.attempts = OutboxStatus.SENDING, stored.attempts + 1
+        self.leases[row.id] = lease_until
+        self.claims[row.id] = worker
+        row.status, row.attempts = stored.status, stored.attempts
+        return True
 
     async def get(self, row_id: int) -> OutboxRow | None:
         row = self.rows.get(row_id)
@@ -132,8 +144,13 @@ class MemoryOutboxStore:
         for name in fields:
             setattr(stored, name, getattr(row, name))
 
-    async def recover(self) -> int:
-        caught = [row for row in self.rows.values() if row.status == OutboxStatus.SENDING]
+    async def recover(self, now: datetime, restarted: str | None = None) -> int:
+        caught = [
+            row
+            for row in self.rows.values()
+            if row.status == OutboxStatus.SENDING
+            and (self.leases.get(row.id, now) <= now or self.claims.get(row.id) == restarted)
+        ]
         for row in caught:
             row.status, row.error = OutboxStatus.FAILED, INTERRUPTED
         return len(caught)

@@ -65,6 +65,7 @@ class FakeTelegram:
     files: dict[str, bytes] = field(default_factory=dict)
     webhook: dict[str, Any] | None = None
     sent_times: list[float] = field(default_factory=list)  # monotonic, one per accepted send
+    latency: float = 0.0  # seconds each send takes to answer, as over a real network
 
     def __post_init__(self) -> None:
         self._updates: list[dict] = []
@@ -279,6 +280,8 @@ class FakeTelegram:
         return _ok({"status": "member", "user": user})
 
     async def _m_sendmessage(self, params: dict) -> web.Response:
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return self._send("sendMessage", params, params.get("text", ""))
 
     async def _m_senddocument(self, params: dict) -> web.Response:

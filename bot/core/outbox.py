@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Hashable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.core.clock import Clock
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
 IDLE_POLL_SECONDS = 1.0  # rows written by another process are picked up this often
+PASS_LIMIT = 500  # due rows read per pass: a backlog is worked through, never read at once
+# How long a worker may take to send a row it claimed; past that, the row is another's to
+# declare interrupted (its sender is presumed dead).
+LEASE = timedelta(minutes=2)
 
 
 class DeliveryError(Exception):
@@ -64,10 +69,15 @@ class Outbox:
         store: OutboxStore,
         people: People,
         limiter: RateLimiter | None = None,
+        worker: str | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.clock = clock
         self.store = store
         self.people = people
+        # One name per process, the same after a restart (so that it takes back its rows).
+        self.worker = worker or socket.gethostname()
+        self.lease = lease
         self.senders: dict[str, Sender] = {}
         self.limiter = limiter or RateLimiter()
         self._lock = asyncio.Lock()
@@ -91,9 +101,12 @@ class Outbox:
     async def get(self, row_id: int) -> OutboxRow | None:
         return await self.store.get(row_id)
 
-    async def recover(self) -> int:
-        """At start: rows a crash caught mid-send are marked, never sent twice."""
-        return await self.store.recover()
+    async def recover(self, at_start: bool = False) -> int:
+        """Rows a crash caught mid-send are marked, never sent twice: at start, this worker's
+        own (its previous life's) and any whose lease is over; on every pass of the worker,
+        those whose lease is over (another process may have died)."""
+        restarted = self.worker if at_start else None
+        return await self.store.recover(self.clock.now(), restarted)
 
     async def flush(self) -> int:
         """Send every due message that fits the limits now, oldest first; returns how many."""
@@ -105,6 +118,7 @@ class Outbox:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self.recover()  # rows a dead worker left behind, once their lease is over
                 _, wait = await self._pass()
             except Exception:  # a database hiccup must not end delivery for good
                 log.exception("outbox pass failed")
@@ -122,7 +136,7 @@ class Outbox:
             return 0, None
         sent, wait = 0, None
         async with self._lock:
-            due = await self.store.due(list(self.senders), self.clock.now())
+            due = await self.store.due(list(self.senders), self.clock.now(), PASS_LIMIT)
             held: set[tuple[str, str]] = set()  # chats with an earlier row held back: keep order
             for row in due:
                 if self._stopping:
@@ -163,9 +177,8 @@ class Outbox:
                 return 0  # the original goes first; the edit waits for its message id
             # An original that failed or is gone: the edit is sent as a message of its own.
             message.edit_message_id = original.platform_message_id if original else None
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        await self.store.update(row, "status", "attempts")
+        if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
+            return 0  # another worker is sending it
         self.limiter.record(rules)
         try:
             message_id = await self.senders[row.platform].send(message)

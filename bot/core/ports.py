@@ -106,16 +106,22 @@ class OutboxStore(Protocol):
         self, platform: str, chat_id: str, payload: dict[str, Any], not_before: datetime
     ) -> OutboxRow: ...
 
-    async def due(self, platforms: Sequence[str], now: datetime) -> list[OutboxRow]:
-        """Pending rows of these platforms whose time has come, oldest first."""
+    async def due(self, platforms: Sequence[str], now: datetime, limit: int) -> list[OutboxRow]:
+        """Pending rows of these platforms whose time has come, oldest first, at most `limit`."""
 
     async def get(self, row_id: int) -> OutboxRow | None: ...
+
+    async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
+        """Take a pending row for sending (status sending, one more attempt) unless another
+        worker took it first; True when this worker has it. On success `row` is updated."""
 
     async def update(self, row: OutboxRow, *fields: str) -> None:
         """Store these fields of the row."""
 
-    async def recover(self) -> int:
-        """Rows a crash caught mid-send become failed (never sent twice); how many."""
+    async def recover(self, now: datetime, restarted: str | None = None) -> int:
+        """Rows caught mid-send by a crash become failed (never sent twice): those whose
+        lease has run out, and every row of worker `restarted` (at its start, what it holds
+        is its previous life's). A live worker's rows are left alone. How many."""
 
     async def count(
         self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None

@@ -406,15 +406,20 @@ class BroadcastService:
                     .limit(CHUNK)
                 )  # groups first
                 for row in rows:
+                    # Claim the recipient first: of two workers moving the same chunk, only
+                    # the one whose guarded update changed the row writes its message.
+                    claimed = await BroadcastRecipient.filter(
+                        id=row.id, status=RecipientStatus.PENDING
+                    ).update(status=RecipientStatus.QUEUED)
+                    if not claimed:
+                        continue
                     message = Outgoing(
                         chat=ChatRef(row.platform or "", row.chat_id or "", row.is_group),
                         text=row.text,
                         to_user=None if row.is_group else row.chat_id,
                     )
                     outbox_id = await self.speaker.send(message)
-                    await BroadcastRecipient.filter(
-                        id=row.id, status=RecipientStatus.PENDING
-                    ).update(status=RecipientStatus.QUEUED, outbox_id=outbox_id)
+                    await BroadcastRecipient.filter(id=row.id).update(outbox_id=outbox_id)
             if len(rows) < CHUNK:
                 return
 
