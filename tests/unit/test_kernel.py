@@ -324,3 +324,21 @@ async def test_the_scheduler_runs_its_jobs_in_order_and_ticks_when_woken() -> No
     await scheduler.stop()
     await running
     assert ran == ["first", "second"] * 3
+
+
+async def test_a_claimed_row_is_sent_by_one_worker_and_recovered_only_when_its_lease_ends() -> None:
+    seconds = FakeTime()
+    ports = memory_ports()
+    clock = ManualClock(T0)
+    first = Outbox(clock, ports.outbox, ports.people, RateLimiter(monotonic=seconds), worker="w1")
+    second = Outbox(clock, ports.outbox, ports.people, RateLimiter(monotonic=seconds), worker="w2")
+    row = await first.put(Outgoing(ChatRef(PLATFORM, "c1"), "once"))
+    assert await ports.outbox.claim(row, "w1", T0 + timedelta(minutes=2))
+    assert not await ports.outbox.claim(row, "w2", T0 + timedelta(minutes=2))  # taken
+    assert await second.recover() == 0  # w1 is alive and within its lease
+    assert await second.recover(at_start=True) == 0  # w2's restart takes back only its own
+    assert await first.recover(at_start=True) == 1  # w1 restarted: what it held is in doubt
+    other = await first.put(Outgoing(ChatRef(PLATFORM, "c2"), "later"))
+    assert await ports.outbox.claim(other, "w1", T0 + timedelta(minutes=2))
+    clock.advance(timedelta(minutes=3))
+    assert await second.recover() == 1  # w1 died: its lease ran out
