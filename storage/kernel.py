@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -28,6 +28,9 @@ from storage.models import (
 )
 
 USERNAME_LIMIT = 100
+# last_seen_at (where a person is DMed: the identity they used last) is written at most this
+# often: not one write for every message a person sends.
+LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
 class SqlPeople:
@@ -43,6 +46,9 @@ class SqlPeople:
         display_name = clean_name(display_name)
         identity = await _identity(user, display_name, now)
         changed = []
+        seen = identity.last_seen_at
+        if seen is None or now - seen >= LAST_SEEN_EVERY:
+            identity.last_seen_at, changed = now, ["last_seen_at"]
         if username and identity.username != username[:USERNAME_LIMIT]:
             identity.username, changed = username[:USERNAME_LIMIT], [*changed, "username"]
         if in_private and identity.blocked_at is not None:
@@ -107,9 +113,6 @@ async def _identity(user: PlatformUser, display_name: str, now: datetime) -> Ide
             identity = await Identity.get(
                 platform=user.platform, user_id=user.user_id
             ).prefetch_related("person")
-        return identity
-    identity.last_seen_at = now
-    await identity.save(update_fields=["last_seen_at"])
     return identity
 
 

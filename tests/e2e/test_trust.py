@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from bot.core.outbox import Outbox
-from storage.models import OutboxMessage, Person, Settlement, Statement
+from storage.models import Identity, OutboxMessage, Person, Settlement, Statement
 from tests.conftest import Chat, onboarding_answers
 from tests.e2e.test_money import SETUP
 
@@ -117,3 +118,14 @@ async def test_names_lose_control_characters(chat: Chat) -> None:
     await chat.say("\u202eevil\u200b\x07@dm: /help")
     person = await Person.get(identities__user_id="\u202eevil\u200b\x07")
     assert person.display_name == "evil"
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(chat: Chat) -> None:
+    await chat.say("ann@dm: /help")
+    first = (await Identity.get(user_id="ann")).last_seen_at
+    chat.app.clock.advance(timedelta(seconds=30))  # type: ignore[attr-defined]
+    await chat.say("ann@dm: /help")
+    assert (await Identity.get(user_id="ann")).last_seen_at == first
+    chat.app.clock.advance(timedelta(seconds=31))  # type: ignore[attr-defined]
+    await chat.say("ann@dm: /help")
+    assert (await Identity.get(user_id="ann")).last_seen_at == chat.app.clock.now()
