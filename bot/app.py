@@ -126,10 +126,6 @@ class App:
         await self.resolver.close()
         await self.database.close()
 
-    def bot_username(self, platform: str) -> str | None:
-        """The bot's own handle on a platform, once its adapter has learnt it."""
-        return self.dispatcher.bot_usernames.get(platform)
-
     def _schedule(self) -> None:
         """The clock's work, in this order on every tick (bot/core/scheduler.py)."""
         self.scheduler.every_tick(self.timeline.tick, next_wake=self.timeline.next_wake)

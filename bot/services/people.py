@@ -12,7 +12,6 @@ __all__ = [
     "join_staff_via",
     "managers_of",
     "person_for_reference",
-    "reachable_identity",
     "set_locale",
 ]
 
@@ -62,17 +61,6 @@ async def join_staff_via(person_id: int, invite: Invite) -> None:
 
 async def set_locale(person_id: int, locale: str) -> None:
     await Person.filter(id=person_id).update(locale=locale)
-
-
-async def reachable_identity(person_id: int) -> Identity | None:
-    """Where to reach a person: the identity they used last (never-seen ones cannot be DMed)."""
-    return (
-        await Identity.filter(
-            person_id=person_id, last_seen_at__isnull=False, blocked_at__isnull=True
-        )
-        .order_by("-last_seen_at", "-id")
-        .first()
-    )
 
 
 async def managers_of(brand_id: int) -> list[int]:

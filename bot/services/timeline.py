@@ -53,7 +53,6 @@ from bot.domain.statuses import (
     PushStatus,
     SubmissionStatus,
 )
-from bot.services import people
 from storage.models import (
     Campaign,
     ChatGroup,
@@ -242,7 +241,7 @@ class TimelineService:
             creator = enrollment.creator
             if creator.id in done:
                 continue
-            recipient = await _dm(creator.person)
+            recipient = await self._dm(creator.person)
             if recipient is not None:
                 recipient.creator_id = creator.id
                 out.append(recipient)
@@ -258,7 +257,7 @@ class TimelineService:
         )
         out = []
         for person in await Person.filter(id__in=ids).order_by("id"):
-            recipient = await _dm(person)
+            recipient = await self._dm(person)
             if recipient is not None:
                 out.append(recipient)
         return out
@@ -347,6 +346,12 @@ class TimelineService:
 
     # --- real time ----------------------------------------------------------------------
 
+    async def _dm(self, person: Person) -> Recipient | None:
+        user = await self.speaker.people.reachable(person.id)
+        if user is None:
+            return None
+        return Recipient(ChatRef(user.platform, user.user_id), user.user_id, person.locale)
+
     async def next_wake(self) -> datetime | None:
         """The next moment something is to be done: a push to fire or a queued GO to release."""
         now = self.clock.now()
@@ -362,13 +367,6 @@ class TimelineService:
         if queued is not None:
             moments.append(queued.due_at)
         return min(moments) if moments else None
-
-
-async def _dm(person: Person) -> Recipient | None:
-    identity = await people.reachable_identity(person.id)
-    if identity is None:
-        return None
-    return Recipient(ChatRef(identity.platform, identity.user_id), identity.user_id, person.locale)
 
 
 async def campaign_stats(campaign: Campaign) -> dict[str, Any]:
