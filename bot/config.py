@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     # This process's name among the outbox's senders (default: the host name). It must be
     # the same after a restart and differ between processes sharing one database.
     worker_name: str | None = Field(default=None, min_length=1, max_length=64)
+    # More than one process (README "More than one process"): Redis shares the send limits
+    # of each bot between processes; unset, they are kept in this process.
+    redis_url: SecretStr | None = None
+    # Sent and failed outbox rows are deleted this many days after they settled.
+    outbox_retention_days: int = Field(default=30, ge=1, le=3650)
+    # HOST:PORT for /healthz and Prometheus /metrics; unset: no such server.
+    http_listen: str | None = None
 
     # Telegram (bot/platforms/telegram.py): on when a token is set.
     telegram_bot_token: SecretStr | None = None
@@ -51,6 +58,8 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "127.0.0.1:8443"
     telegram_rate_global_per_second: int = Field(default=30, ge=1, le=1000)
     telegram_rate_private_per_second: int = Field(default=1, ge=1, le=100)
+    # A person's own chat may take this many messages at once (then the per-second pace).
+    telegram_rate_private_burst: int = Field(default=3, ge=1, le=100)
     telegram_rate_group_per_minute: int = Field(default=20, ge=1, le=1000)
 
     # Outlines (bot/services/llm.py): any OpenAI-compatible endpoint; no key → templates.
@@ -119,6 +128,8 @@ class Settings(BaseSettings):
         "telegram_webhook_url",
         "telegram_webhook_secret",
         "worker_name",
+        "redis_url",
+        "http_listen",
         mode="before",
     )
     @classmethod
@@ -145,9 +156,20 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("telegram_webhook_listen")
+    @field_validator("redis_url")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("telegram_webhook_listen", "http_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         _host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8443")

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Hashable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -21,7 +20,7 @@ from bot.core.clock import Clock
 from bot.core.identity import PlatformUser
 from bot.core.messages import ChatRef, Outgoing
 from bot.core.ports import INTERRUPTED, OutboxRow, OutboxStore, People
-from bot.core.ratelimit import Limit, RateLimiter
+from bot.core.ratelimit import Limit, RateLimiter, Rule, SendLimiter
 from bot.domain.statuses import OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class Outbox:
         clock: Clock,
         store: OutboxStore,
         people: People,
-        limiter: RateLimiter | None = None,
+        limiter: SendLimiter | None = None,
         worker: str | None = None,
         lease: timedelta = LEASE,
     ) -> None:
@@ -79,7 +78,7 @@ class Outbox:
         self.worker = worker or socket.gethostname()
         self.lease = lease
         self.senders: dict[str, Sender] = {}
-        self.limiter = limiter or RateLimiter()
+        self.limiter: SendLimiter = limiter or RateLimiter()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -145,7 +144,7 @@ class Outbox:
                 if chat in held:
                     continue
                 rules = self._rules(row)
-                delay = self.limiter.wait(rules)
+                delay = await self.limiter.take(rules)
                 if delay > 0:
                     held.add(chat)
                     wait = delay if wait is None else min(wait, delay)
@@ -156,18 +155,19 @@ class Outbox:
                     held.add(chat)
         return sent, wait
 
-    def _rules(self, row: OutboxRow) -> list[tuple[Hashable, Limit]]:
+    def _rules(self, row: OutboxRow) -> list[Rule]:
         sender = self.senders[row.platform]
         limits = getattr(sender, "limits", None)
         payload_chat = row.payload["chat"]
         everywhere, per_chat = limits(ChatRef(**payload_chat)) if limits else (None, None)
-        rules: list[tuple[Hashable, Limit]] = [
-            (("all", row.platform), everywhere or Limit(10**9, 1.0)),
-            (("chat", row.platform, row.chat_id), per_chat or Limit(10**9, 1.0)),
+        scope = f"{row.platform}:{getattr(sender, 'scope', '')}"
+        rules: list[Rule] = [
+            (f"{scope}:all", everywhere or Limit(10**9, 1.0)),
+            (f"{scope}:chat:{row.chat_id}", per_chat or Limit(10**9, 1.0)),
         ]
         return rules
 
-    async def _deliver(self, row: OutboxRow, rules: list[tuple[Hashable, Limit]]) -> int:
+    async def _deliver(self, row: OutboxRow, rules: list[Rule]) -> int:
         message = Outgoing.from_payload(row.payload)
         message.outbox_id = row.id
         if message.edit_of is not None:
@@ -179,7 +179,6 @@ class Outbox:
             message.edit_message_id = original.platform_message_id if original else None
         if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
             return 0  # another worker is sending it
-        self.limiter.record(rules)
         try:
             message_id = await self.senders[row.platform].send(message)
         except Exception as exc:  # a sender bug must not stop the other deliveries
@@ -197,7 +196,7 @@ class Outbox:
         self,
         row: OutboxRow,
         message: Outgoing,
-        rules: list[tuple[Hashable, Limit]],
+        rules: list[Rule],
         exc: Exception,
     ) -> None:
         row.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -205,13 +204,15 @@ class Outbox:
         if error.retry_after is not None:
             row.attempts -= 1  # being asked to wait is not a failed attempt
             key = rules[0][0] if error.everywhere else rules[1][0]
-            self.limiter.pause(key, error.retry_after)
+            await self.limiter.pause(key, error.retry_after)
             row.status = OutboxStatus.PENDING
         elif error.permanent or row.attempts >= MAX_ATTEMPTS:
             row.status = OutboxStatus.FAILED
         else:
             row.status = OutboxStatus.PENDING
-            self.limiter.pause(rules[1][0], min(2.0 ** (row.attempts - 1), MAX_BACKOFF_SECONDS))
+            await self.limiter.pause(
+                rules[1][0], min(2.0 ** (row.attempts - 1), MAX_BACKOFF_SECONDS)
+            )
         await self.store.update(row, "attempts", "error", "status")
         log.warning("outbox %s to %s:%s failed: %s", row.id, row.platform, row.chat_id, row.error)
         if error.blocked and not message.chat.is_group:

@@ -128,6 +128,25 @@ class OutboxStore(Protocol):
     ) -> int: ...
 
 
+class Meter(Protocol):
+    """What the kernel counts for monitoring (bot/observability.py exports it to Prometheus)."""
+
+    def delivered(self, platform: str, outcome: str) -> None:
+        """One send attempt and how it ended: sent, retry_after (the platform said wait),
+        retry (a transient error), failed."""
+
+    def handled(self, platform: str, seconds: float) -> None:
+        """One inbound message handled, and how long it took."""
+
+
+class NoMeter:
+    def delivered(self, platform: str, outcome: str) -> None:
+        pass
+
+    def handled(self, platform: str, seconds: float) -> None:
+        pass
+
+
 @dataclass
 class Ports:
     people: People
