@@ -79,6 +79,9 @@ class Outbox:
         self.lease = lease
         self.senders: dict[str, Sender] = {}
         self.limiter: SendLimiter = limiter or RateLimiter()
+        # True: `flush()` sends what is due at once (the console, tests). False: a delivery
+        # loop sends (`run()` here, or another process's); `flush()` only wakes it.
+        self.inline = True
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -108,12 +111,17 @@ class Outbox:
         return await self.store.recover(self.clock.now(), restarted)
 
     async def flush(self) -> int:
-        """Send every due message that fits the limits now, oldest first; returns how many."""
+        """Send every due message that fits the limits now, oldest first; returns how many
+        (inline), or wake the delivery loop and return 0."""
+        if not self.inline:
+            self._wake.set()
+            return 0
         sent, _ = await self._pass()
         return sent
 
     async def run(self) -> None:
         """Deliver continuously until `stop()` (which may come before the task first runs)."""
+        self.inline = False
         while not self._stopping:
             self._wake.clear()
             try:
