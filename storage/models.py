@@ -521,10 +521,16 @@ class OutboxMessage(TimestampedModel):
     # (a dead worker's rows come back as "interrupted"; a live one's are left alone).
     claimed_by = fields.CharField(max_length=64, null=True)
     lease_until = fields.DatetimeField(null=True)
+    # A message that must exist once (one broadcast to one recipient…): a second write with
+    # the same key finds the first instead.
+    dedupe_key = fields.CharField(max_length=128, null=True, unique=True)
 
     class Meta:
         table = "outbox"
-        indexes = (("status", "not_before"),)  # a pass reads the due rows, not the history
+        indexes = (
+            ("status", "not_before"),  # a pass reads the due rows, not the history
+            ("platform", "chat_id", "status"),  # a chat's earlier unsent rows go first
+        )
 
 
 class AuditLog(TimestampedModel):
