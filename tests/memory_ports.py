@@ -106,34 +106,96 @@ class MemoryOutboxStore:
     rows: dict[int, OutboxRow] = field(default_factory=dict)
     leases: dict[int, datetime] = field(default_factory=dict)
     claims: dict[int, str] = field(default_factory=dict)
+    keys: dict[str, int] = field(default_factory=dict)  # dedupe key → row id
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def add(
-        self, platform: str, chat_id: str, payload: dict[str, Any], not_before: datetime
+        self,
+        platform: str,
+        chat_id: str,
+        payload: dict[str, Any],
+        not_before: datetime,
+        dedupe_key: str | None = None,
     ) -> OutboxRow:
+        if dedupe_key is not None and dedupe_key in self.keys:
+            return replace(self.rows[self.keys[dedupe_key]])
         row = OutboxRow(next(self._ids), platform, chat_id, payload, not_before=not_before)
         self.rows[row.id] = row
+        if dedupe_key is not None:
+            self.keys[dedupe_key] = row.id
         return replace(row)
 
-    async def due(self, platforms: Sequence[str], now: datetime, limit: int) -> list[OutboxRow]:
-        return [
-            replace(row)
-            for row in sorted(self.rows.values(), key=lambda r: r.id)
+    async def reserve(
+        self,
+        platforms: Sequence[str],
+        now: datetime,
+        limit: int,
+        worker: str,
+        lease_until: datetime,
+    ) -> list[OutboxRow]:
+        taken: list[OutboxRow] = []
+        seen: set[tuple[str, str]] = {
+            (row.platform, row.chat_id)
+            for row in self.rows.values()
+            if row.status == OutboxStatus.SENDING
+        }
+        for row in sorted(self.rows.values(), key=lambda r: r.id):
+            due = row.not_before is not None and row.not_before <= now
+            if row.status != OutboxStatus.PENDING or row.platform not in platforms or not due:
+                continue
+            chat = (row.platform, row.chat_id)
+            if chat in seen:
+                continue
+            seen.add(chat)
+            holder = self.claims.get(row.id)
+            if holder in (None, worker) or self.leases.get(row.id, now) <= now:
+                self.claims[row.id], self.leases[row.id] = worker, lease_until
+                taken.append(replace(row))
+            if len(taken) >= limit:
+                break
+        return taken
+
+    async def next_due(self, platforms: Sequence[str], after: datetime) -> datetime | None:
+        ahead = [
+            row.not_before
+            for row in self.rows.values()
             if row.status == OutboxStatus.PENDING
             and row.platform in platforms
             and row.not_before is not None
-            and row.not_before <= now
-        ][:limit]
+            and row.not_before > after
+        ]
+        return min(ahead, default=None)
 
     async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
         stored = self.rows[row.id]
-        if stored.status != OutboxStatus.PENDING:
+        if stored.status != OutboxStatus.PENDING or self.claims.get(row.id) not in (None, worker):
             return False
         stored.status, stored.attempts = OutboxStatus.SENDING, stored.attempts + 1
         self.leases[row.id] = lease_until
         self.claims[row.id] = worker
         row.status, row.attempts = stored.status, stored.attempts
         return True
+
+    async def release(self, worker: str) -> int:
+        mine = [
+            row_id
+            for row_id, holder in self.claims.items()
+            if holder == worker and self.rows[row_id].status == OutboxStatus.PENDING
+        ]
+        for row_id in mine:
+            del self.claims[row_id], self.leases[row_id]
+        return len(mine)
+
+    async def purge(self, settled_before: datetime) -> int:
+        old = [
+            row.id
+            for row in self.rows.values()
+            if (row.status == OutboxStatus.SENT and row.sent_at and row.sent_at < settled_before)
+            or (row.status == OutboxStatus.FAILED and row.not_before < settled_before)
+        ]
+        for row_id in old:
+            del self.rows[row_id]
+        return len(old)
 
     async def get(self, row_id: int) -> OutboxRow | None:
         row = self.rows.get(row_id)
@@ -143,6 +205,9 @@ class MemoryOutboxStore:
         stored = self.rows[row.id]
         for name in fields:
             setattr(stored, name, getattr(row, name))
+        if stored.status == OutboxStatus.PENDING:  # back in the queue: anyone may take it
+            self.claims.pop(row.id, None)
+            self.leases.pop(row.id, None)
 
     async def recover(self, now: datetime, restarted: str | None = None) -> int:
         caught = [

@@ -5,6 +5,10 @@ chat; the outbox holds a message back until it fits, honours `retry_after` (paus
 or every send of that platform), backs off after transient errors, marks users who blocked
 the bot and stops sending to them, and records each delivery. Pending rows survive a crash;
 a row caught mid-send by a crash is not sent again (at most that one message is in doubt).
+
+Several workers (processes) may share one outbox: each reserves a batch of rows (the oldest
+unsent row of each chat, so a chat's messages keep their order), claims a row just before
+sending it, and waits on limits that `limiter` may share between them (Redis).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Protocol
 from bot.core.clock import Clock
 from bot.core.identity import PlatformUser
 from bot.core.messages import ChatRef, Outgoing
-from bot.core.ports import INTERRUPTED, OutboxRow, OutboxStore, People
+from bot.core.ports import INTERRUPTED, Meter, NoMeter, OutboxRow, OutboxStore, People
 from bot.core.ratelimit import Limit, RateLimiter, Rule, SendLimiter
 from bot.domain.statuses import OutboxStatus
 
@@ -27,8 +31,13 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 60.0
-IDLE_POLL_SECONDS = 1.0  # rows written by another process are picked up this often
-PASS_LIMIT = 500  # due rows read per pass: a backlog is worked through, never read at once
+# Rows written by a process that cannot wake this one are picked up this often (a wake-up
+# listener, as on PostgreSQL, makes the poll a safety net only: `idle_poll`).
+IDLE_POLL_SECONDS = 1.0
+RESERVE_LIMIT = 100  # rows reserved per pass: a backlog is worked through, never read at once
+# A reservation is renewed on every pass; a dead worker's reserved rows (not yet on the wire)
+# go to another worker this long after its last pass.
+RESERVATION = timedelta(seconds=15)
 # How long a worker may take to send a row it claimed; past that, the row is another's to
 # declare interrupted (its sender is presumed dead).
 LEASE = timedelta(minutes=2)
@@ -70,6 +79,7 @@ class Outbox:
         limiter: SendLimiter | None = None,
         worker: str | None = None,
         lease: timedelta = LEASE,
+        meter: Meter | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -79,9 +89,11 @@ class Outbox:
         self.lease = lease
         self.senders: dict[str, Sender] = {}
         self.limiter: SendLimiter = limiter or RateLimiter()
+        self.meter: Meter = meter or NoMeter()
         # True: `flush()` sends what is due at once (the console, tests). False: a delivery
         # loop sends (`run()` here, or another process's); `flush()` only wakes it.
         self.inline = True
+        self.idle_poll = IDLE_POLL_SECONDS
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -90,12 +102,24 @@ class Outbox:
         self.senders[platform] = sender
         self._wake.set()
 
-    async def put(self, message: Outgoing, not_before: datetime | None = None) -> OutboxRow:
+    def wake(self) -> None:
+        """New rows (written here, or announced by another process): look now."""
+        self._wake.set()
+
+    async def put(
+        self,
+        message: Outgoing,
+        not_before: datetime | None = None,
+        dedupe_key: str | None = None,
+    ) -> OutboxRow:
+        """Queue a message; with `dedupe_key`, once: a second put with the key returns the
+        first row."""
         row = await self.store.add(
             message.chat.platform,
             message.chat.chat_id,
             message.to_payload(),
             not_before or self.clock.now(),
+            dedupe_key,
         )
         self._wake.set()
         return row
@@ -110,14 +134,24 @@ class Outbox:
         restarted = self.worker if at_start else None
         return await self.store.recover(self.clock.now(), restarted)
 
+    async def purge(self, keep: timedelta) -> int:
+        """Delete rows that were sent or failed longer ago than `keep` (retention)."""
+        return await self.store.purge(self.clock.now() - keep)
+
     async def flush(self) -> int:
         """Send every due message that fits the limits now, oldest first; returns how many
         (inline), or wake the delivery loop and return 0."""
         if not self.inline:
             self._wake.set()
             return 0
-        sent, _ = await self._pass()
-        return sent
+        total = 0
+        while not self._stopping:
+            # A chat's next message becomes sendable once the one before it has left.
+            sent, tried, _ = await self._pass()
+            total += sent
+            if not tried:
+                break
+        return total
 
     async def run(self) -> None:
         """Deliver continuously until `stop()` (which may come before the task first runs)."""
@@ -126,65 +160,85 @@ class Outbox:
             self._wake.clear()
             try:
                 await self.recover()  # rows a dead worker left behind, once their lease is over
-                _, wait = await self._pass()
+                _, tried, wait = await self._pass()
+                if tried:
+                    continue  # the chats' next messages may go now
+                if wait is None:
+                    wait = await self._until_next_due()
             except Exception:  # a database hiccup must not end delivery for good
                 log.exception("outbox pass failed")
-                wait = IDLE_POLL_SECONDS
+                wait = self.idle_poll
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait or IDLE_POLL_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        with contextlib.suppress(Exception):  # what it reserved and did not send, for others
+            await self.store.release(self.worker)
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
-    async def _pass(self) -> tuple[int, float | None]:
-        """One pass over due rows; returns (sent, seconds until a held-back row may go)."""
+    async def _until_next_due(self) -> float:
+        """Seconds until a row written ahead comes due, at most the idle poll."""
+        now = self.clock.now()
+        moment = await self.store.next_due(list(self.senders), now) if self.senders else None
+        if moment is None:
+            return self.idle_poll
+        return min(max((moment - now).total_seconds(), 0.0), self.idle_poll)
+
+    async def _pass(self) -> tuple[int, int, float | None]:
+        """One pass over the rows this worker may send now; returns (sent, tried, seconds
+        until a held-back row may go)."""
         if not self.senders:
-            return 0, None
-        sent, wait = 0, None
+            return 0, 0, None
+        wait = None
         async with self._lock:
-            due = await self.store.due(list(self.senders), self.clock.now(), PASS_LIMIT)
-            held: set[tuple[str, str]] = set()  # chats with an earlier row held back: keep order
-            for row in due:
+            now = self.clock.now()
+            rows = await self.store.reserve(
+                list(self.senders), now, RESERVE_LIMIT, self.worker, now + RESERVATION
+            )
+            sent = tried = 0
+            # One send at a time: a crash leaves at most the message on the wire in doubt.
+            for row in rows:
                 if self._stopping:
                     break
-                chat = (row.platform, row.chat_id)
-                if chat in held:
+                message = await self._message(row)
+                if message is None:
                     continue
                 rules = self._rules(row)
                 delay = await self.limiter.take(rules)
                 if delay > 0:
-                    held.add(chat)
                     wait = delay if wait is None else min(wait, delay)
                     continue
-                delivered = await self._deliver(row, rules)
-                sent += delivered
-                if not delivered and row.status == OutboxStatus.PENDING:
-                    held.add(chat)
-        return sent, wait
+                sent += await self._deliver(row, message, rules)
+                tried += 1
+        return sent, tried, wait
 
     def _rules(self, row: OutboxRow) -> list[Rule]:
         sender = self.senders[row.platform]
         limits = getattr(sender, "limits", None)
         payload_chat = row.payload["chat"]
         everywhere, per_chat = limits(ChatRef(**payload_chat)) if limits else (None, None)
+        # Keys name the bot (a sender's `scope`), so that two bots never share a limit.
         scope = f"{row.platform}:{getattr(sender, 'scope', '')}"
-        rules: list[Rule] = [
+        return [
             (f"{scope}:all", everywhere or Limit(10**9, 1.0)),
             (f"{scope}:chat:{row.chat_id}", per_chat or Limit(10**9, 1.0)),
         ]
-        return rules
 
-    async def _deliver(self, row: OutboxRow, rules: list[Rule]) -> int:
+    async def _message(self, row: OutboxRow) -> Outgoing | None:
+        """The row as a message to send, or None while it has to wait for another."""
         message = Outgoing.from_payload(row.payload)
         message.outbox_id = row.id
         if message.edit_of is not None:
             original = await self.store.get(message.edit_of)
             unsettled = (OutboxStatus.PENDING, OutboxStatus.SENDING)
             if original is not None and original.status in unsettled:
-                return 0  # the original goes first; the edit waits for its message id
+                return None  # the original goes first; the edit waits for its message id
             # An original that failed or is gone: the edit is sent as a message of its own.
             message.edit_message_id = original.platform_message_id if original else None
+        return message
+
+    async def _deliver(self, row: OutboxRow, message: Outgoing, rules: list[Rule]) -> int:
         if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
             return 0  # another worker is sending it
         try:
@@ -198,6 +252,7 @@ class Outbox:
         # An edit keeps the edited message's id, so that a later edit finds it again.
         row.platform_message_id = message_id or message.edit_message_id
         await self.store.update(row, "status", "sent_at", "error", "platform_message_id")
+        self.meter.delivered(row.platform, "sent")
         return 1
 
     async def _failed(
@@ -213,15 +268,15 @@ class Outbox:
             row.attempts -= 1  # being asked to wait is not a failed attempt
             key = rules[0][0] if error.everywhere else rules[1][0]
             await self.limiter.pause(key, error.retry_after)
-            row.status = OutboxStatus.PENDING
+            row.status, outcome = OutboxStatus.PENDING, "retry_after"
         elif error.permanent or row.attempts >= MAX_ATTEMPTS:
-            row.status = OutboxStatus.FAILED
+            row.status, outcome = OutboxStatus.FAILED, "failed"
         else:
-            row.status = OutboxStatus.PENDING
-            await self.limiter.pause(
-                rules[1][0], min(2.0 ** (row.attempts - 1), MAX_BACKOFF_SECONDS)
-            )
+            row.status, outcome = OutboxStatus.PENDING, "retry"
+            backoff = min(2.0 ** (row.attempts - 1), MAX_BACKOFF_SECONDS)
+            await self.limiter.pause(rules[1][0], backoff)
         await self.store.update(row, "attempts", "error", "status")
+        self.meter.delivered(row.platform, outcome)
         log.warning("outbox %s to %s:%s failed: %s", row.id, row.platform, row.chat_id, row.error)
         if error.blocked and not message.chat.is_group:
             await self.people.blocked(PlatformUser(row.platform, row.chat_id), self.clock.now())

@@ -102,18 +102,48 @@ class OutboxRow:
 
 
 class OutboxStore(Protocol):
-    async def add(
-        self, platform: str, chat_id: str, payload: dict[str, Any], not_before: datetime
-    ) -> OutboxRow: ...
+    """The outbox as a queue that several workers share.
 
-    async def due(self, platforms: Sequence[str], now: datetime, limit: int) -> list[OutboxRow]:
-        """Pending rows of these platforms whose time has come, oldest first, at most `limit`."""
+    A worker first *reserves* rows (a short lease, still pending: if it dies they come back
+    untouched), then *claims* each one just before sending it (sending: if it dies now, the
+    row is in doubt and is never sent again)."""
+
+    async def add(
+        self,
+        platform: str,
+        chat_id: str,
+        payload: dict[str, Any],
+        not_before: datetime,
+        dedupe_key: str | None = None,
+    ) -> OutboxRow:
+        """A new pending row; with `dedupe_key`, the row already written under that key if
+        there is one (nothing is enqueued twice)."""
+
+    async def reserve(
+        self,
+        platforms: Sequence[str],
+        now: datetime,
+        limit: int,
+        worker: str,
+        lease_until: datetime,
+    ) -> list[OutboxRow]:
+        """Up to `limit` due pending rows for `worker` until `lease_until`, oldest first: rows
+        it already holds (their lease renewed) and rows nobody holds or whose lease ran out.
+        Only the oldest unsent row of each chat is offered, so a chat's messages leave in
+        order whichever worker sends them. Two workers never get the same row."""
+
+    async def next_due(self, platforms: Sequence[str], after: datetime) -> datetime | None:
+        """When the earliest pending row written ahead (not before a later time) comes due."""
 
     async def get(self, row_id: int) -> OutboxRow | None: ...
 
     async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
-        """Take a pending row for sending (status sending, one more attempt) unless another
-        worker took it first; True when this worker has it. On success `row` is updated."""
+        """Take a pending row this worker reserved (or nobody holds) for sending: status
+        sending, one more attempt. False when another worker has it. On success `row` is
+        updated."""
+
+    async def release(self, worker: str) -> int:
+        """Give back the rows `worker` reserved and has not claimed (it is stopping)."""
 
     async def update(self, row: OutboxRow, *fields: str) -> None:
         """Store these fields of the row."""
@@ -122,6 +152,9 @@ class OutboxStore(Protocol):
         """Rows caught mid-send by a crash become failed (never sent twice): those whose
         lease has run out, and every row of worker `restarted` (at its start, what it holds
         is its previous life's). A live worker's rows are left alone. How many."""
+
+    async def purge(self, settled_before: datetime) -> int:
+        """Delete sent and failed rows that settled before then (retention); how many."""
 
     async def count(
         self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None

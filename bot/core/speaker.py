@@ -25,16 +25,22 @@ class Speaker:
         return self.renderer.render(locale, template, **data)
 
     async def send(
-        self, message: Outgoing, not_before: datetime | None = None, *, answers: bool = False
+        self,
+        message: Outgoing,
+        not_before: datetime | None = None,
+        *,
+        answers: bool = False,
+        dedupe_key: str | None = None,
     ) -> int:
         """Queue a message; returns its outbox id. Its options decide what a bare number from
         its reader means next. An answer (`answers`: a reply in a conversation) without options
         clears the old ones, so that "2000" typed as a follower count is never read as option
-        2000; a message nobody asked for (a digest, a reminder) leaves them alone."""
+        2000; a message nobody asked for (a digest, a reminder) leaves them alone. A message
+        with `dedupe_key` is queued once, however often it is sent."""
         if message.to_user and (answers or message.choices):
             values = [choice.value for choice in message.choices]
             await self.messages.offer_choices(message.chat, message.to_user, values)
-        return (await self.outbox.put(message, not_before)).id
+        return (await self.outbox.put(message, not_before, dedupe_key)).id
 
     async def to_chat(
         self,

@@ -418,7 +418,10 @@ class BroadcastService:
                         text=row.text,
                         to_user=None if row.is_group else row.chat_id,
                     )
-                    outbox_id = await self.speaker.send(message)
+                    # The key makes a second write of this recipient's message find the first.
+                    outbox_id = await self.speaker.send(
+                        message, dedupe_key=f"broadcast:{broadcast.id}:{row.id}"
+                    )
                     await BroadcastRecipient.filter(id=row.id).update(outbox_id=outbox_id)
             if len(rows) < CHUNK:
                 return
