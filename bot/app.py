@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.core.clock import Clock, SystemClock
@@ -11,6 +12,7 @@ from bot.core.context import Kernel
 from bot.core.dispatcher import Dispatcher
 from bot.core.flows import FlowEngine
 from bot.core.outbox import Outbox
+from bot.core.ratelimit import RateLimiter, SendLimiter
 from bot.core.registry import Registry
 from bot.core.render import Renderer
 from bot.core.scheduler import Scheduler
@@ -35,6 +37,7 @@ from bot.handlers import (
     settlement,
     submissions,
 )
+from bot.observability import Depth, Health, PrometheusMeter, run_checks
 from bot.services import invites
 from bot.services.broadcasts import BroadcastService
 from bot.services.budget import BudgetNotices
@@ -43,7 +46,11 @@ from bot.services.outlines import OutlineService
 from bot.services.resolver import ResolverService
 from bot.services.timeline import TimelineService
 from storage import db
+from storage.fleet import Leadership, Wakeups
 from storage.kernel import sql_ports
+from storage.shared_limits import RedisLimiter
+
+PURGE_EVERY = timedelta(hours=1)  # retention runs at most this often
 
 
 def load_handlers() -> Registry:
@@ -74,8 +81,19 @@ class App:
         self.registry = load_handlers()
         self.renderer = Renderer(self.settings.locale)
         self.ports = sql_ports()
+        self.meter = PrometheusMeter()
+        self.limiter: SendLimiter = (
+            RedisLimiter(self.settings.redis_url.get_secret_value())
+            if self.settings.redis_url
+            else RateLimiter()
+        )
         self.outbox = Outbox(
-            self.clock, self.ports.outbox, self.ports.people, worker=self.settings.worker_name
+            self.clock,
+            self.ports.outbox,
+            self.ports.people,
+            self.limiter,
+            worker=self.settings.worker_name,
+            meter=self.meter,
         )
         self.speaker = Speaker(self.outbox, self.renderer, self.ports.people, self.ports.messages)
         self.flows = FlowEngine(
@@ -85,8 +103,19 @@ class App:
         self.outlines = OutlineService(self.settings, self.renderer)
         self.database = db.Database(self.settings.database_url)
         self.scheduler = Scheduler(self.clock)
-        self.timeline = TimelineService(self.clock, self.speaker, self.scheduler.wake)
-        self.broadcasts = BroadcastService(self.clock, self.speaker, self.outbox, self.settings)
+        # Processes sharing a database wake each other and elect one to run the clock's work.
+        self.wakeups = Wakeups(self.settings.database_url)
+        self.wakeups.on("outbox", self.outbox.wake)
+        self.wakeups.on("schedule", self.scheduler.wake)
+        if self.wakeups.enabled:
+            self.outbox.idle_poll = 5.0  # new rows announce themselves: polling is a safety net
+        self.leadership = Leadership(self.settings.database_url, on_change=self.scheduler.wake)
+        self._background: set[asyncio.Task[None]] = set()
+        self._purged_at: datetime | None = None
+        self.timeline = TimelineService(self.clock, self.speaker, self.wake_scheduler)
+        self.broadcasts = BroadcastService(
+            self.clock, self.speaker, self.outbox, self.settings, self.wake_scheduler
+        )
         self.digests = DigestService(self.clock, self.speaker, self.settings)
         self.resolver = ResolverService(self.settings)  # short links, off unless LINK_RESOLVE
         self.budget = BudgetNotices(self.speaker.to_person)  # budget alerts to the managers
@@ -120,23 +149,61 @@ class App:
         await db.migrate(self.settings.database_url)
         await self.database.open(self.clock)
         await self.outbox.recover(at_start=True)
+        await self.wakeups.start()
 
     async def stop(self) -> None:
+        await self.wakeups.stop()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.outlines.close()
         await self.resolver.close()
+        if isinstance(self.limiter, RedisLimiter):
+            await self.limiter.close()
         await self.database.close()
+
+    def wake_scheduler(self) -> None:
+        """Something the clock must plan for changed (a timeline moved, a broadcast
+        scheduled): tick now, here and in the leading process if that is another one."""
+        self.scheduler.wake()
+        if self.wakeups.enabled:
+            task = asyncio.get_running_loop().create_task(self.wakeups.publish("schedule"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def health(self, role: str) -> Health:
+        """For /healthz: the database answers, Redis too where configured; who leads."""
+        checks = {"database": self.ports.outbox.depth}
+        if isinstance(self.limiter, RedisLimiter):
+            checks["redis"] = self.limiter.ping
+        leader = self.leadership.leading if role in ("all", "scheduler") else None
+        self.meter.set_leader(bool(leader))
+        return Health(role, await run_checks(checks), leader)
+
+    async def outbox_depth(self) -> Depth:
+        """For /metrics: unsent rows per platform and status."""
+        return await self.ports.outbox.depth()
+
+    async def purge_outbox(self) -> None:
+        """Retention: settled outbox rows older than OUTBOX_RETENTION_DAYS go, hourly."""
+        now = self.clock.now()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return
+        self._purged_at = now
+        await self.outbox.purge(timedelta(days=self.settings.outbox_retention_days))
 
     def _schedule(self) -> None:
         """The clock's work, in this order on every tick (bot/core/scheduler.py)."""
         self.scheduler.every_tick(self.timeline.tick, next_wake=self.timeline.next_wake)
         self.scheduler.every_tick(self.digests.tick)
-        self.scheduler.every_tick(self.broadcasts.tick)
+        self.scheduler.every_tick(self.broadcasts.tick, next_wake=self.broadcasts.next_wake)
         # Starts a background pass of short-link resolution; never waits on the network.
         self.scheduler.every_tick(self.resolver.tick)
         self.scheduler.every_tick(self.outbox.flush)
         # What just left: broadcast progress and reports, sent now.
         self.scheduler.every_tick(self.broadcasts.tick)
         self.scheduler.every_tick(self.outbox.flush)
+        self.scheduler.every_tick(self.purge_outbox)
 
     async def invite_code_in(self, greeting: str) -> str | None:
         """A platform's friend request: the usable invite code its greeting carries, if any."""

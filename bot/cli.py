@@ -7,8 +7,9 @@ import logging
 import signal
 import sys
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,7 +19,11 @@ from bot.core.clock import Clock, ManualClock, OffsetClock
 from bot.platforms.console import ConsoleError, ConsolePlatform
 from storage import db
 
+if TYPE_CHECKING:
+    from bot.platforms.telegram import TelegramPlatform
+
 log = logging.getLogger("koxbot")
+DRAIN_SECONDS = 5.0  # at stop, what is due is sent for at most this long
 
 cli = typer.Typer(
     add_completion=False, no_args_is_help=True, help="koxbot: KOC/KOS programmes in chat."
@@ -111,29 +116,58 @@ def console(
     raise typer.Exit(asyncio.run(_console(settings, _clock(now), script, json)))
 
 
-async def _serve(settings: Settings, with_console: bool) -> int:
-    """The configured platforms, the outbox worker, and the console when asked or alone."""
+class Role(StrEnum):
+    """What one `koxbot run` process does; a fleet runs several (README "More than one process")."""
+
+    ALL = "all"  # everything: one process, or a small fleet of equals
+    WEB = "web"  # receives updates (Telegram webhook or the one poller; WeChat in and out)
+    WORKER = "worker"  # sends Telegram's share of the outbox
+    SCHEDULER = "scheduler"  # the clock's work, while it leads (one leader, the rest stand by)
+
+
+async def _serve(settings: Settings, with_console: bool, role: Role) -> int:
+    """This role's part: platforms, the outbox worker, the scheduler, /healthz and /metrics;
+    the console when asked or when nothing else is configured."""
+    receive = role in (Role.ALL, Role.WEB)
+    send = role in (Role.ALL, Role.WORKER)
     platforms: list = []
     starting: list[asyncio.Task[None]] = []  # platforms that connect in the background
     async with App(settings, OffsetClock()) as app:
-        worker = asyncio.create_task(app.outbox.run(), name="outbox")
-        scheduler = asyncio.create_task(app.scheduler.run(), name="scheduler")
+        tasks = [asyncio.create_task(app.outbox.run(), name="outbox")]
+        if role in (Role.ALL, Role.SCHEDULER):
+            tasks.append(asyncio.create_task(app.leadership.run(), name="leadership"))
+            leading = lambda: app.leadership.leading  # noqa: E731
+            tasks.append(asyncio.create_task(app.scheduler.run(leading), name="scheduler"))
+        http = None
         try:
-            if settings.telegram_bot_token is not None:
+            if settings.http_listen is not None:
+                from bot.observability import start_http
+
+                http = await start_http(
+                    settings.http_listen, app.meter, lambda: app.health(role), app.outbox_depth
+                )
+            if settings.telegram_bot_token is not None and (receive or send):
                 from bot.platforms.telegram import TelegramPlatform
 
                 telegram = TelegramPlatform(app)
                 platforms.append(telegram)
-                starting.append(
-                    asyncio.create_task(telegram.start_when_reachable(), name="telegram-start")
+                # Several processes on one database: one of them polls, the others stand by.
+                elect = receive and telegram.polls and app.wakeups.enabled
+                started = asyncio.create_task(
+                    telegram.start_when_reachable(receive, send, poll=not elect),
+                    name="telegram-start",
                 )
-            if settings.wechaty_puppet_service_endpoint is not None:
+                starting.append(started)
+                if elect:
+                    poller = _poll_when_elected(app, telegram, started)
+                    tasks.append(asyncio.create_task(poller, name="poller"))
+            if receive and settings.wechaty_puppet_service_endpoint is not None:
                 from bot.platforms.wechat import WeChatPlatform
 
-                wechat = WeChatPlatform(app)
+                wechat = WeChatPlatform(app)  # one connection per account: it sends too
                 await wechat.start()  # an outage is logged; WeChat reconnects on its own
                 platforms.append(wechat)
-            if with_console or not platforms:
+            if with_console or (role == Role.ALL and not platforms):
                 await _interactive(ConsolePlatform(app))
             else:
                 return await _until_signalled(starting)
@@ -141,13 +175,41 @@ async def _serve(settings: Settings, with_console: bool) -> int:
             for task in starting:
                 task.cancel()
             await asyncio.gather(*starting, return_exceptions=True)
+            if http is not None:
+                await http.stop()
             await app.scheduler.stop()
-            await scheduler
-            await app.outbox.stop()
-            await worker
+            await app.outbox.drain(DRAIN_SECONDS)
+            await app.outbox.stop()  # both end their loops; the locks are given up
+            for task in tasks:
+                if task.get_name() in ("leadership", "poller"):
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for platform in platforms:
                 await platform.stop()
     return 0
+
+
+async def _poll_when_elected(app: App, telegram: TelegramPlatform, started: asyncio.Task) -> None:
+    """Long-poll Telegram while this process holds the poller lock: a second poller would
+    only make Telegram answer both with 409 Conflict. A standby takes over within seconds."""
+    from storage.fleet import POLLER_LOCK, Leadership
+
+    await asyncio.shield(started)  # the bot's name is known, its commands published
+    changed = asyncio.Event()
+    poller = Leadership(app.settings.database_url, on_change=changed.set, lock=POLLER_LOCK)
+    holding = asyncio.create_task(poller.run(), name="poller-lock")
+    try:
+        while True:
+            await changed.wait()
+            changed.clear()
+            if poller.leading:
+                log.info("telegram: this process polls for updates")
+                await telegram.start_polling()
+            else:
+                await telegram.stop_polling()
+    finally:
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)
 
 
 async def _until_signalled(starting: list[asyncio.Task[None]]) -> int:
@@ -173,10 +235,16 @@ def run(
     console: Annotated[
         bool, typer.Option("--console", help="also open the console chat beside the platforms")
     ] = False,
+    role: Annotated[
+        Role, typer.Option(help="this process's part in a fleet: all, web, worker or scheduler")
+    ] = Role.ALL,
 ) -> None:
     """Run every configured platform; with none configured, the local console chat."""
     settings = _settings()
-    raise typer.Exit(asyncio.run(_serve(settings, console)))
+    if console and role != Role.ALL:
+        typer.echo("--console runs with --role all only", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(asyncio.run(_serve(settings, console, role)))
 
 
 @cli.command()

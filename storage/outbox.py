@@ -15,6 +15,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from bot.core.ports import INTERRUPTED, OutboxRow
@@ -216,6 +217,15 @@ class SqlOutboxStore:
             Q(status=OutboxStatus.SENT, sent_at__lt=settled_before)
             | Q(status=OutboxStatus.FAILED, created_at__lt=settled_before)
         ).delete()
+
+    async def depth(self) -> dict[tuple[str, str], int]:
+        rows = (
+            await OutboxMessage.filter(status__in=[PENDING, SENDING])
+            .group_by("platform", "status")
+            .annotate(count=Count("id"))
+            .values_list("platform", "status", "count")
+        )
+        return {(platform, str(status)): count for platform, status, count in rows}
 
     async def count(
         self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None

@@ -220,6 +220,15 @@ class MemoryOutboxStore:
             row.status, row.error = OutboxStatus.FAILED, INTERRUPTED
         return len(caught)
 
+    async def depth(self) -> dict[tuple[str, str], int]:
+        unsent = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+        depth: dict[tuple[str, str], int] = {}
+        for row in self.rows.values():
+            if row.status in unsent:
+                key = (row.platform, str(row.status))
+                depth[key] = depth.get(key, 0) + 1
+        return depth
+
     async def count(
         self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None
     ) -> int:

@@ -35,12 +35,15 @@ MAX_BACKOFF_SECONDS = 60.0
 # listener, as on PostgreSQL, makes the poll a safety net only: `idle_poll`).
 IDLE_POLL_SECONDS = 1.0
 RESERVE_LIMIT = 100  # rows reserved per pass: a backlog is worked through, never read at once
-# A reservation is renewed on every pass; a dead worker's reserved rows (not yet on the wire)
-# go to another worker this long after its last pass.
-RESERVATION = timedelta(seconds=15)
+# A reservation is renewed on every pass (at least twice per reservation while rows are
+# held); a dead worker's reserved rows (not yet on the wire) go to another this long after.
+RESERVATION = timedelta(seconds=4)
 # How long a worker may take to send a row it claimed; past that, the row is another's to
 # declare interrupted (its sender is presumed dead).
 LEASE = timedelta(minutes=2)
+# Added to every limit's window: about the jitter between counting a send and its arrival.
+LIMIT_MARGIN_SECONDS = 0.02
+SHORT_WAIT_SECONDS = 0.25  # a wait for the limits this short is spent holding the row
 
 
 class DeliveryError(Exception):
@@ -68,6 +71,14 @@ class DeliveryError(Exception):
 class Sender(Protocol):
     async def send(self, message: Outgoing) -> str | None:
         """Deliver one message; return the platform's message id if it has one."""
+
+
+def _with_margin(limit: Limit | None) -> Limit:
+    """The platform counts sends as they arrive, and arrivals jitter: a window a little
+    longer than the platform's keeps a send at the edge of it from being one too many."""
+    if limit is None:
+        return Limit(10**9, 1.0)
+    return Limit(limit.count, limit.per_seconds + LIMIT_MARGIN_SECONDS)
 
 
 class Outbox:
@@ -144,6 +155,17 @@ class Outbox:
         if not self.inline:
             self._wake.set()
             return 0
+        return await self._drain()
+
+    async def drain(self, seconds: float) -> int:
+        """Before stopping: send what is due and fits the limits now, for at most `seconds`
+        (a console's last answer, a worker's last sends)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                return await self._drain()
+        return 0
+
+    async def _drain(self) -> int:
         total = 0
         while not self._stopping:
             # A chat's next message becomes sendable once the one before it has left.
@@ -165,6 +187,8 @@ class Outbox:
                     continue  # the chats' next messages may go now
                 if wait is None:
                     wait = await self._until_next_due()
+                else:  # rows held back: renew their reservation in time
+                    wait = min(wait, RESERVATION.total_seconds() / 2)
             except Exception:  # a database hiccup must not end delivery for good
                 log.exception("outbox pass failed")
                 wait = self.idle_poll
@@ -204,14 +228,33 @@ class Outbox:
                 message = await self._message(row)
                 if message is None:
                     continue
+                if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
+                    continue  # another worker is sending it
                 rules = self._rules(row)
-                delay = await self.limiter.take(rules)
+                # Counted against the limits right before it goes on the wire: the platform
+                # counts arrivals, and a database round trip in between would skew the two.
+                delay = await self._fit(rules)
                 if delay > 0:
+                    await self._unclaim(row)
                     wait = delay if wait is None else min(wait, delay)
                     continue
                 sent += await self._deliver(row, message, rules)
                 tried += 1
         return sent, tried, wait
+
+    async def _fit(self, rules: list[Rule]) -> float:
+        """Take a place under the limits; a short wait (the bot-wide pace) is waited out
+        here, a long one (a chat's pace, a pause) is returned."""
+        delay = await self.limiter.take(rules)
+        if 0 < delay <= SHORT_WAIT_SECONDS:
+            await asyncio.sleep(delay)
+            delay = await self.limiter.take(rules)
+        return delay
+
+    async def _unclaim(self, row: OutboxRow) -> None:
+        """Back in the queue, untouched: held back by a limit is not an attempt."""
+        row.status, row.attempts = OutboxStatus.PENDING, row.attempts - 1
+        await self.store.update(row, "status", "attempts")
 
     def _rules(self, row: OutboxRow) -> list[Rule]:
         sender = self.senders[row.platform]
@@ -221,8 +264,8 @@ class Outbox:
         # Keys name the bot (a sender's `scope`), so that two bots never share a limit.
         scope = f"{row.platform}:{getattr(sender, 'scope', '')}"
         return [
-            (f"{scope}:all", everywhere or Limit(10**9, 1.0)),
-            (f"{scope}:chat:{row.chat_id}", per_chat or Limit(10**9, 1.0)),
+            (f"{scope}:all", _with_margin(everywhere)),
+            (f"{scope}:chat:{row.chat_id}", _with_margin(per_chat)),
         ]
 
     async def _message(self, row: OutboxRow) -> Outgoing | None:
@@ -239,8 +282,6 @@ class Outbox:
         return message
 
     async def _deliver(self, row: OutboxRow, message: Outgoing, rules: list[Rule]) -> int:
-        if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
-            return 0  # another worker is sending it
         try:
             message_id = await self.senders[row.platform].send(message)
         except Exception as exc:  # a sender bug must not stop the other deliveries

@@ -156,6 +156,9 @@ class OutboxStore(Protocol):
     async def purge(self, settled_before: datetime) -> int:
         """Delete sent and failed rows that settled before then (retention); how many."""
 
+    async def depth(self) -> dict[tuple[str, str], int]:
+        """Unsent rows (pending, sending) per (platform, status): the queue's depth."""
+
     async def count(
         self, platform: str, statuses: Sequence[str], sent_since: datetime | None = None
     ) -> int: ...

@@ -3,7 +3,8 @@
 `tick()` runs them once (the console's `!advance`, tests). `run()` ticks in real time: at the
 earliest moment any job says it next has work (a GO at its second, not a poll later), at
 least every `max_sleep` seconds, and at once when something calls `wake()` (a timeline that
-was moved, a broadcast that was scheduled).
+was moved, a broadcast that was scheduled). With several processes, only the one `leading`
+ticks; the others stand by, ready to take over.
 """
 
 from __future__ import annotations
@@ -51,10 +52,15 @@ class Scheduler:
         for entry in self._jobs:
             await entry.job()
 
-    async def run(self) -> None:
-        """Tick in real time until `stop()` (which may come before the task first runs)."""
+    async def run(self, leading: Callable[[], bool] = lambda: True) -> None:
+        """Tick in real time until `stop()` (which may come before the task first runs), while
+        `leading` says this process runs the clock's work (a standby is woken when it may)."""
         while not self._stopping:
             self._wake.clear()
+            if not leading():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.max_sleep)
+                continue
             try:
                 await self.tick()
                 wait = await self._seconds_to_next_wake()

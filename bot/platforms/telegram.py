@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import logging
 import re
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
     TelegramBadRequest,
+    TelegramConflictError,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -58,6 +61,7 @@ GROUP_TYPES = ("group", "supergroup")
 UPDATES = ["message", "callback_query", "my_chat_member"]
 CHOSEN_MARK = "✓"
 START_RETRY_FIRST_SECONDS, START_RETRY_MAX_SECONDS = 1.0, 60.0
+CONFLICT_LOG_EVERY = 60.0  # seconds between two "another poller" errors in the log
 
 
 def chat_ref(message: Message) -> ChatRef:
@@ -72,6 +76,9 @@ class TelegramSender:
     def __init__(self, bot: Bot, everywhere: Limit, private: Limit, group: Limit) -> None:
         self.bot = bot
         self.everywhere, self.private, self.group = everywhere, private, group
+        # Telegram's limits are per bot: every process sending for this token shares them
+        # (keys carry a digest of the token, never the token).
+        self.scope = hashlib.sha256(bot.token.encode()).hexdigest()[:16]
 
     def limits(self, chat: ChatRef) -> tuple[Limit, Limit]:
         return self.everywhere, self.group if chat.is_group else self.private
@@ -188,12 +195,18 @@ class TelegramPlatform:
         if settings.telegram_api_base:
             session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
         self.bot = Bot(token=settings.telegram_bot_token.get_secret_value(), session=session)
+        self.bot.session.middleware.register(self._conflicts)
+        self._conflict_said_at: float | None = None
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(self._router())
         self.sender = TelegramSender(
             self.bot,
             everywhere=Limit(settings.telegram_rate_global_per_second, 1.0),
-            private=Limit(settings.telegram_rate_private_per_second, 1.0),
+            # A short burst in a person's own chat (a reply and its follow-up), then the pace.
+            private=Limit(
+                settings.telegram_rate_private_burst,
+                settings.telegram_rate_private_burst / settings.telegram_rate_private_per_second,
+            ),
             group=Limit(settings.telegram_rate_group_per_minute, 60.0),
         )
         self.username: str | None = None
@@ -202,32 +215,72 @@ class TelegramPlatform:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
+    async def start(self, receive: bool = True, send: bool = True, poll: bool = True) -> None:
+        """Receive updates (a webhook, or long polling when `poll`) and/or send the outbox's
+        Telegram rows: a fleet's web processes receive, its workers send."""
         me = await self.bot.get_me()
         self.username = me.username
         if me.username:
             self.app.dispatcher.bot_usernames[PLATFORM] = me.username
-        self.app.outbox.register(PLATFORM, self.sender)
+        if send:
+            self.app.outbox.register(PLATFORM, self.sender)
+        if not receive:
+            return
         await self.publish_commands()
         settings = self.app.settings
         if settings.telegram_webhook_url:
             await self._start_webhook(settings.telegram_webhook_url)
-        else:
-            await self.bot.delete_webhook(drop_pending_updates=False)
-            self._polling = asyncio.create_task(
-                self.dispatcher.start_polling(
-                    self.bot, handle_signals=False, allowed_updates=UPDATES, close_bot_session=False
-                ),
-                name="telegram-polling",
-            )
+        elif poll:
+            await self.start_polling()
 
-    async def start_when_reachable(self) -> None:
+    @property
+    def polls(self) -> bool:
+        """Long polling (no webhook): only one process may poll a bot at a time."""
+        return not self.app.settings.telegram_webhook_url
+
+    async def start_polling(self) -> None:
+        if self._polling is not None:
+            return
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.bot, handle_signals=False, allowed_updates=UPDATES, close_bot_session=False
+            ),
+            name="telegram-polling",
+        )
+
+    async def _conflicts(self, make_request, bot, method):  # type: ignore[no-untyped-def]
+        """Say plainly what a 409 from getUpdates means (aiogram only retries it)."""
+        try:
+            return await make_request(bot, method)
+        except TelegramConflictError:
+            now = time.monotonic()
+            if self._conflict_said_at is None or now - self._conflict_said_at > CONFLICT_LOG_EVERY:
+                self._conflict_said_at = now
+                log.error(
+                    "telegram: 409 Conflict: another program is long-polling this bot. Only "
+                    "one process may poll a token: stop the other, or set "
+                    "TELEGRAM_WEBHOOK_URL to run several web processes"
+                )
+            raise
+
+    async def stop_polling(self) -> None:
+        if self._polling is not None:
+            with contextlib.suppress(RuntimeError):  # polling had not started yet
+                await self.dispatcher.stop_polling()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._polling, timeout=10)
+            self._polling = None
+
+    async def start_when_reachable(
+        self, receive: bool = True, send: bool = True, poll: bool = True
+    ) -> None:
         """`start`, retried with backoff while the Bot API cannot be reached (network down,
         proxy or Telegram answering 5xx); a refused token is not retried."""
         delay = START_RETRY_FIRST_SECONDS
         while True:
             try:
-                await self.start()
+                await self.start(receive, send, poll)
             except TelegramUnauthorizedError:
                 log.error("telegram: the Bot API refused TELEGRAM_BOT_TOKEN (ask @BotFather)")
                 raise
@@ -243,12 +296,7 @@ class TelegramPlatform:
             delay = min(delay * 2, START_RETRY_MAX_SECONDS)
 
     async def stop(self) -> None:
-        if self._polling is not None:
-            with contextlib.suppress(RuntimeError):  # polling had not started yet
-                await self.dispatcher.stop_polling()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._polling, timeout=10)
-            self._polling = None
+        await self.stop_polling()
         if self._webhook is not None:
             await self._webhook.cleanup()
             self._webhook = None

@@ -25,6 +25,7 @@ error, and the bot keeps answering everyone meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -233,11 +234,19 @@ class Counts:
 
 
 class BroadcastService:
-    def __init__(self, clock: Clock, speaker: Speaker, outbox: Outbox, settings: Settings) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        speaker: Speaker,
+        outbox: Outbox,
+        settings: Settings,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         self.clock = clock
         self.speaker = speaker
         self.outbox = outbox  # a broadcast leaves now, not at the next tick
         self.settings = settings
+        self.wake = wake  # a broadcast scheduled: the scheduler plans for it at once
 
     async def create(
         self,
@@ -273,9 +282,11 @@ class BroadcastService:
             "shown": {"step": 0},  # the status message says 0 / N already
         }
         if send_at is not None:  # recipients are resolved when it starts (_release_due)
-            return await Broadcast.create(
+            scheduled = await Broadcast.create(
                 **fields, status=BroadcastStatus.SCHEDULED, send_at=send_at
             )
+            self.wake()  # the scheduler (maybe another process's) plans for it
+            return scheduled
         rows = await self._rows(source, found)
         async with in_transaction():
             broadcast = await Broadcast.create(**fields, total=len(rows))
@@ -386,6 +397,16 @@ class BroadcastService:
             if sent == 0:
                 break
         await self.outbox.flush()
+
+    async def next_wake(self) -> datetime | None:
+        """When the next scheduled broadcast starts."""
+        first = (
+            await Broadcast.filter(status=BroadcastStatus.SCHEDULED)
+            .order_by("send_at")
+            .only("send_at")
+            .first()
+        )
+        return first.send_at if first else None
 
     async def tick(self) -> None:
         """Release scheduled broadcasts that came due, move waiting recipients into the outbox,

@@ -6,7 +6,7 @@ import pytest
 
 from bot.app import App
 from bot.core.messages import ChatRef, Outgoing
-from bot.core.outbox import MAX_ATTEMPTS, DeliveryError
+from bot.core.outbox import LIMIT_MARGIN_SECONDS, MAX_ATTEMPTS, DeliveryError
 from bot.core.ratelimit import Limit, RateLimiter
 from storage.models import OutboxMessage
 
@@ -128,11 +128,11 @@ async def test_limits_hold_messages_back_in_order(app: App, seconds: FakeTime) -
         await app.outbox.put(Outgoing(ChatRef("test", f"user{i}"), f"dm {i}"))
     assert await app.outbox.flush() == 3  # three a second in all; chats take turns
     assert sender.sent == ["group 0", "dm 0", "dm 1"]
-    seconds.now += 1.0
+    seconds.now += 1.0 + LIMIT_MARGIN_SECONDS  # a limit window, and its margin
     assert await app.outbox.flush() == 3  # each chat keeps its order
     assert sender.sent[3:] == ["group 1", "dm 2", "dm 3"]
     assert await app.outbox.flush() == 0  # the group's third waits a minute
-    seconds.now += 59.0
+    seconds.now += 59.0 + LIMIT_MARGIN_SECONDS
     assert await app.outbox.flush() == 1
     assert sender.sent[-1] == "group 2"
 

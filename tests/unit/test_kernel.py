@@ -19,7 +19,7 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.flows import Flow, FlowEngine, InvalidAnswer
 from bot.core.identity import PlatformUser, Role
 from bot.core.messages import ChatRef, Choice, Incoming, Outgoing
-from bot.core.outbox import MAX_ATTEMPTS, DeliveryError, Outbox
+from bot.core.outbox import LIMIT_MARGIN_SECONDS, MAX_ATTEMPTS, DeliveryError, Outbox
 from bot.core.ratelimit import Limit, RateLimiter
 from bot.core.registry import Registry, Router
 from bot.core.render import Renderer
@@ -232,7 +232,7 @@ async def test_the_outbox_keeps_each_chats_order_under_its_limit() -> None:
     await bot.outbox.put(Outgoing(ChatRef(PLATFORM, "c2"), "other"))
     assert await bot.outbox.flush() == 2  # c1's first, c2's; c1's second waits its turn
     assert bot.sender.texts() == ["one", "other"]
-    seconds.now += 1.0
+    seconds.now += 1.0 + LIMIT_MARGIN_SECONDS  # a limit window, and its margin
     assert await bot.outbox.flush() == 1
     assert bot.sender.texts() == ["one", "other", "two"]
 
@@ -284,7 +284,7 @@ async def test_an_edit_waits_for_its_original_and_takes_its_platform_id() -> Non
     original = await bot.outbox.put(Outgoing(ChatRef(PLATFORM, "c1"), "0 / 10"))
     await bot.outbox.put(Outgoing(ChatRef(PLATFORM, "c1"), "5 / 10", edit_of=original.id))
     assert await bot.outbox.flush() == 1
-    seconds.now += 1.0
+    seconds.now += 1.0 + LIMIT_MARGIN_SECONDS
     assert await bot.outbox.flush() == 1
     edit = bot.sender.sent[-1]
     assert edit.text == "5 / 10" and edit.edit_message_id == "m1"
