@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from bot.core.identity import Caller, PlatformUser, Role
 from bot.core.messages import ChatRef
 from bot.core.ports import Conversation, ConversationKey, Ports
 from bot.domain.text import clean_name
+from storage import models
 from storage.models import (
     ChatGroup,
     ChoiceMenu,
-    Creator,
     FlowState,
     Identity,
     Person,
     ProcessedMessage,
-    RoleGrant,
 )
 from storage.outbox import SqlOutboxStore
 
@@ -27,6 +28,24 @@ USERNAME_LIMIT = 100
 # last_seen_at (where a person is DMed: the identity they used last) is written at most this
 # often: not one write for every message a person sends.
 LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
+# Who a caller is, in one statement: their identity, person, creator id and role grants (one
+# row per grant; one row with no grant when they hold none). Read afresh for every message, so
+# a role granted or a creator enrolled by any process holds from the next message on: nothing
+# about a caller is cached, and there is nothing to invalidate.
+_CALLER = (
+    "id",
+    "person_id",
+    "username",
+    "last_seen_at",
+    "blocked_at",
+    "person__display_name",
+    "person__locale",
+    "person__creator__id",
+    "person__roles__role",
+    "person__roles__brand_id",
+)
 
 
 class SqlPeople:
@@ -40,22 +59,37 @@ class SqlPeople:
         in_private: bool = False,
     ) -> Caller:
         display_name = clean_name(display_name)
-        identity = await _identity(user, display_name, now)
-        changed = []
-        seen = identity.last_seen_at
+        username = username[:USERNAME_LIMIT] if username else None
+        rows = await _caller_rows(user) or await _first_contact(user, display_name, now, username)
+        first = rows[0]
+        changes: dict[str, object] = {}
+        seen = first["last_seen_at"]
         if seen is None or now - seen >= LAST_SEEN_EVERY:
-            identity.last_seen_at, changed = now, ["last_seen_at"]
-        if username and identity.username != username[:USERNAME_LIMIT]:
-            identity.username, changed = username[:USERNAME_LIMIT], [*changed, "username"]
-        if in_private and identity.blocked_at is not None:
-            identity.blocked_at, changed = None, [*changed, "blocked_at"]
-        if changed:
-            await identity.save(update_fields=changed)
-        person = identity.person
-        if display_name and person.display_name != display_name:
-            person.display_name = display_name
-            await person.save(update_fields=["display_name"])
-        return await _caller_for(person, user, bootstrap_admins)
+            changes["last_seen_at"] = now
+        if username and first["username"] != username:
+            changes["username"] = username
+        if in_private and first["blocked_at"] is not None:
+            changes["blocked_at"] = None
+        if changes:
+            await Identity.filter(id=first["id"]).update(**changes)
+        name = first["person__display_name"]
+        if display_name and name != display_name:
+            await Person.filter(id=first["person_id"]).update(display_name=display_name)
+            name = display_name
+        roles: dict[Role, set[int | None]] = defaultdict(set)
+        for row in rows:
+            if row["person__roles__role"] is not None:
+                roles[Role(row["person__roles__role"])].add(row["person__roles__brand_id"])
+        if user in bootstrap_admins:
+            roles[Role.ADMIN].add(None)
+        return Caller(
+            person_id=first["person_id"],
+            name=name or user.user_id,
+            locale=first["person__locale"],
+            platform_user=user,
+            roles=dict(roles),
+            creator_id=first["person__creator__id"],
+        )
 
     async def reachable(self, person_id: int) -> PlatformUser | None:
         identity = (
@@ -75,41 +109,35 @@ class SqlPeople:
         await Identity.filter(platform=user.platform, user_id=user.user_id).update(blocked_at=now)
 
 
-async def _caller_for(
-    person: Person, user: PlatformUser, bootstrap_admins: tuple[PlatformUser, ...]
-) -> Caller:
-    roles: dict[Role, set[int | None]] = defaultdict(set)
-    for grant in await RoleGrant.filter(person_id=person.id):
-        roles[Role(grant.role)].add(grant.brand_id)  # type: ignore[attr-defined]
-    if user in bootstrap_admins:
-        roles[Role.ADMIN].add(None)
-    creator = await Creator.get_or_none(person_id=person.id).only("id")
-    return Caller(
+async def _caller_rows(user: PlatformUser) -> list[dict[str, Any]]:
+    return await Identity.filter(platform=user.platform, user_id=user.user_id).values(*_CALLER)
+
+
+async def _first_contact(
+    user: PlatformUser, display_name: str, now: datetime, username: str | None
+) -> list[dict[str, Any]]:
+    """A new person with this identity: no role, no creator profile yet."""
+    person = await Person.create(display_name=(display_name or user.user_id)[:100])
+    try:
+        identity = await Identity.create(
+            person=person,
+            platform=user.platform,
+            user_id=user.user_id,
+            username=username,
+            last_seen_at=now,
+        )
+    except IntegrityError:  # created concurrently by another worker
+        await person.delete()
+        return await _caller_rows(user)
+    row = dict.fromkeys(_CALLER)
+    row.update(
+        id=identity.id,
         person_id=person.id,
-        name=person.display_name or user.user_id,
-        locale=person.locale,
-        platform_user=user,
-        roles=dict(roles),
-        creator_id=creator.id if creator else None,
+        username=username,
+        last_seen_at=now,
+        person__display_name=person.display_name,
     )
-
-
-async def _identity(user: PlatformUser, display_name: str, now: datetime) -> Identity:
-    identity = await Identity.get_or_none(
-        platform=user.platform, user_id=user.user_id
-    ).prefetch_related("person")
-    if identity is None:
-        person = await Person.create(display_name=(display_name or user.user_id)[:100])
-        try:
-            identity = await Identity.create(
-                person=person, platform=user.platform, user_id=user.user_id, last_seen_at=now
-            )
-        except IntegrityError:  # created concurrently by another worker
-            await person.delete()
-            identity = await Identity.get(
-                platform=user.platform, user_id=user.user_id
-            ).prefetch_related("person")
-    return identity
+    return [row]
 
 
 def _key(key: ConversationKey) -> dict[str, str]:
@@ -139,20 +167,53 @@ class SqlConversations:
         await FlowState.filter(**_key(key)).delete()
 
 
+# One statement records an inbound message, or finds it recorded (a replay): no exception to
+# catch, and on SQLite no second statement asking for the new row's id.
+_FIRST_TIME = (
+    'INSERT INTO "processed_messages" ("created_at", "platform", "chat_id", "message_id") '
+    'VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING "id"'
+)
+_FIRST_TIME_SQL = {
+    "postgres": _FIRST_TIME.format("$1", "$2", "$3", "$4"),
+    "sqlite": _FIRST_TIME.format("?", "?", "?", "?"),
+}
+# Groups this process knows are recorded (rows are never deleted): at most this many, then the
+# memory starts over (each group then costs one look-up again).
+GROUPS_REMEMBERED = 10_000
+
+
 class SqlMessageLog:
+    def __init__(self) -> None:
+        self._groups: set[tuple[str, str]] = set()
+
     async def first_time(self, platform: str, chat_id: str, message_id: str) -> bool:
-        try:
-            await ProcessedMessage.create(platform=platform, chat_id=chat_id, message_id=message_id)
-        except IntegrityError:
-            return False
-        return True
+        fields = ProcessedMessage._meta.fields_map
+        columns = (
+            ("created_at", models.now()),
+            ("platform", platform),
+            ("chat_id", chat_id),
+            ("message_id", message_id),
+        )
+        # Converted and checked as `create` would (an id too long for its column is an error).
+        values = [fields[name].to_db_value(value, ProcessedMessage) for name, value in columns]
+        client = connections.get("default")
+        sql = _FIRST_TIME_SQL[client.capabilities.dialect]
+        # (execute_query_dict: tortoise's execute_query drops an INSERT's RETURNING rows on
+        # PostgreSQL, and reads its status' oid as the row count.)
+        return bool(await client.execute_query_dict(sql, values))
 
     async def group_seen(self, chat: ChatRef) -> None:
+        key = (chat.platform, chat.chat_id)
+        if key in self._groups:
+            return
         await ChatGroup.get_or_create(
             platform=chat.platform,
             chat_id=chat.chat_id,
             defaults={"title": (chat.title or chat.chat_id)[:200]},
         )
+        if len(self._groups) >= GROUPS_REMEMBERED:
+            self._groups.clear()
+        self._groups.add(key)
 
     async def offer_choices(self, chat: ChatRef, user_id: str, values: list[str]) -> None:
         key = {"platform": chat.platform, "chat_id": chat.chat_id, "user_id": user_id}
