@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -58,10 +59,12 @@ class Dispatcher:
         # One message at a time per person and chat: their flow steps must not race.
         key = (incoming.platform, incoming.chat.chat_id, incoming.user_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
+        started = time.perf_counter()
         try:
             async with lock:
                 await self._handle(incoming)
         finally:
+            self.outbox.meter.handled(incoming.platform, time.perf_counter() - started)
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]
 
