@@ -2,7 +2,9 @@
 
 The real aiogram stack talks HTTP to it. It records what the bot sends, lets a test inject
 updates as users in private chats and groups, enforces Telegram-like rate limits (answering
-429 with retry_after), answers 403 for users who blocked the bot, and serves files.
+429 with retry_after), answers 403 for users who blocked the bot, and serves files. As Telegram
+does when two processes long-poll one bot, a getUpdates that arrives while another is waiting
+ends the waiting one with 409 Conflict (counted in `conflicts_409`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -21,6 +23,10 @@ from aiohttp import web
 
 BOT_ID = 777000
 BOT_USERNAME = "koxbot_test_bot"
+CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is "
+    "running"
+)
 
 
 @dataclass
@@ -61,6 +67,8 @@ class FakeTelegram:
     commands: dict[str, list[dict]] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     too_many_429s: int = 0  # 429s answered
+    conflicts_409: int = 0  # waiting getUpdates ended by another getUpdates
+    answers: list[dict] = field(default_factory=list)  # answerCallbackQuery calls
     forced_429: dict[int, int] = field(default_factory=dict)  # chat_id → retry_after, once
     files: dict[str, bytes] = field(default_factory=dict)
     webhook: dict[str, Any] | None = None
@@ -71,8 +79,10 @@ class FakeTelegram:
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
-        self._new_update = asyncio.Event()
+        self._waiting: asyncio.Future[str] | None = None  # the long poll now waiting, if any
         self._recent: dict[Any, deque[float]] = defaultdict(deque)
+        self.sent_counts: Counter[int] = Counter()  # accepted sends (not edits) per chat
+        self._arrived: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -108,7 +118,7 @@ class FakeTelegram:
         update_id = next(self._update_ids)
         self._updates.append({"update_id": update_id, **update})
         self.last_update = self._updates[-1]
-        self._new_update.set()
+        self._wake("update")
         return update_id
 
     def message(
@@ -201,6 +211,20 @@ class FakeTelegram:
             await asyncio.sleep(0.02)
         raise AssertionError(f"nothing matching was sent within {timeout}s; sent: {self.sent[-5:]}")
 
+    async def wait_sent_to(self, chat_id: int, count: int, timeout: float = 30.0) -> None:
+        """Until `count` messages (edits not counted) have been sent to `chat_id`; woken by
+        each send rather than polling, so that a bench's many waiters cost nothing."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.sent_counts[chat_id] < count:
+                    arrived = self._arrived[chat_id]
+                    arrived.clear()
+                    await arrived.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"{self.sent_counts[chat_id]} of {count} sent to {chat_id} in {timeout}s"
+            ) from None
+
     async def wait_for_count(self, count: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while len(self.sent) < count and time.monotonic() < deadline:
@@ -256,17 +280,31 @@ class FakeTelegram:
         self.commands[key] = params["commands"]
         return _ok(True)
 
+    def _wake(self, why: str) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(why)
+
     async def _m_getupdates(self, params: dict) -> web.Response:
         offset = int(params.get("offset", 0) or 0)
         timeout = min(float(params.get("timeout", 0) or 0), 0.5)
+        # Telegram serves one long poll per bot: this request ends the one waiting, if any.
+        self._wake("conflict")
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and timeout:
-            self._new_update.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_update.wait(), timeout)
+            woken = self._waiting = asyncio.get_running_loop().create_future()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(woken), timeout)
+            finally:
+                if self._waiting is woken:
+                    self._waiting = None
+            if woken.done() and woken.result() == "conflict":
+                self.conflicts_409 += 1
+                return _error(409, CONFLICT)
         return _ok([u for u in self._updates if u["update_id"] >= offset])
 
     async def _m_answercallbackquery(self, params: dict) -> web.Response:
+        self.answers.append(params)
         return _ok(True)
 
     async def _m_getfile(self, params: dict) -> web.Response:
@@ -316,6 +354,8 @@ class FakeTelegram:
         message_id = next(self._message_ids[chat_id])
         self.sent.append(Sent(method, chat_id, text, params, message_id))
         self.sent_times.append(time.monotonic())
+        self.sent_counts[chat_id] += 1
+        self._arrived[chat_id].set()
         return _ok(self._message_json(chat_id, message_id, text))
 
     def _over_limit(self, chat_id: int) -> int:
