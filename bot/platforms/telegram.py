@@ -376,12 +376,16 @@ class TelegramPlatform:
         )
 
     async def on_button(self, query: CallbackQuery) -> None:
-        await query.answer()
         message = query.message
         parts = (query.data or "").split(":")
         if not isinstance(message, Message) or len(parts) != 3 or parts[0] != "o":
+            await query.answer()
             return
         row = await self.app.outbox.get(int(parts[1])) if parts[1].isdigit() else None
+        if row is None:  # its message is older than the outbox keeps (OUTBOX_RETENTION_DAYS)
+            await query.answer(self.app.renderer.render(None, "errors/button_expired"))
+            return
+        await query.answer()
         choices = row.payload.get("choices", []) if row else []
         index = int(parts[2]) if parts[2].isdigit() else -1
         if not 0 <= index < len(choices):

@@ -19,7 +19,7 @@ import pytest
 from bot.app import App
 from bot.core.clock import ManualClock
 from bot.platforms.telegram import TelegramPlatform
-from storage.models import Campaign, Identity, Submission
+from storage.models import Campaign, Identity, OutboxMessage, Submission
 from tests.conftest import AFTER_EMBARGO, SCRIPTS, make_settings
 from tests.telegram_api import BOT_USERNAME, FakeTelegram, Sent
 
@@ -51,6 +51,11 @@ class Running:
         return await self.server.wait_for(
             lambda s: self.server.sent.index(s) >= after and s.chat_id == chat_id
         )
+
+
+def queue_row_id(sent: Sent) -> int:
+    """The outbox row a message's buttons name (callback data "o:<row>:<choice>")."""
+    return int(sent.buttons[0][1].split(":")[1])
 
 
 async def start_bot(server: FakeTelegram, tmp_path: Path, **settings: object) -> Running:
@@ -141,6 +146,16 @@ async def test_the_creator_loop_on_telegram(telegram: Running) -> None:
     # The manager approves by pressing a button under the review queue.
     server.message(MIA, "Mia", "/review")
     queue = await server.wait_for(lambda s: s.chat_id == MIA and s.text.startswith("待审核作品"))
+    await OutboxMessage.filter(id=queue_row_id(queue)).delete()  # past OUTBOX_RETENTION_DAYS
+    server.press(MIA, "Mia", queue, "通过 #1")
+    async with asyncio.timeout(30):
+        while not server.answers or "text" not in server.answers[-1]:
+            await asyncio.sleep(0.02)
+    assert server.answers[-1]["text"] == "这个按钮已过期，请重新发送命令。"
+    server.message(MIA, "Mia", "/review")
+    queue = await server.wait_for(
+        lambda s: s.chat_id == MIA and s.text.startswith("待审核作品") and s is not queue
+    )
     server.press(MIA, "Mia", queue, "通过 #1")
     await server.wait_for(lambda s: s.chat_id == MIA and s.text.startswith("作品 #1：已通过"))
     notice = await server.wait_for(
