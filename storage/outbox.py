@@ -122,24 +122,24 @@ class SqlOutboxStore:
         worker: str,
         lease_until: datetime,
     ) -> list[OutboxRow]:
+        # Filtered by status alone, so that SQLite reads the (status, not_before) index and
+        # not every row of the platform: unsent rows are few, the history is long.
         busy = set(
-            await OutboxMessage.filter(status=OutboxStatus.SENDING, platform__in=list(platforms))
-            .distinct()
-            .values_list("platform", "chat_id")
+            await OutboxMessage.filter(status=OutboxStatus.SENDING).values_list(
+                "platform", "chat_id"
+            )
         )
         heads: list[OutboxMessage] = []
         seen: set[tuple[str, str]] = set(busy)
         # Oldest first: the first due row of each chat in this order is that chat's oldest.
         due = (
-            OutboxMessage.filter(
-                status=OutboxStatus.PENDING, platform__in=list(platforms), not_before__lte=now
-            )
+            OutboxMessage.filter(status=OutboxStatus.PENDING, not_before__lte=now)
             .order_by("id")
             .only("id", "platform", "chat_id", "claimed_by", "lease_until")
         )
         async for message in due:
             chat = (message.platform, message.chat_id)
-            if chat in seen:
+            if chat in seen or message.platform not in platforms:
                 continue
             seen.add(chat)
             free = (
