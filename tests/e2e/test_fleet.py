@@ -50,6 +50,16 @@ def payload(chat: int) -> str:
     return json.dumps(Outgoing(ChatRef("telegram", str(chat)), "GO").to_payload())
 
 
+async def broadcast(connection: asyncpg.Connection) -> None:
+    """One message to every chat, written as a broadcast writes them, in one transaction."""
+    now = datetime.now(UTC)
+    await connection.executemany(
+        "INSERT INTO outbox (platform, chat_id, payload, status, not_before, attempts,"
+        " created_at) VALUES ('telegram', $1, $2, 'pending', $3, 0, $3)",
+        [(str(chat), payload(chat), now) for chat in CHATS],
+    )
+
+
 async def unsettled(connection: asyncpg.Connection) -> int:
     return await connection.fetchval(
         "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
@@ -71,12 +81,7 @@ async def test_two_workers_on_a_fresh_database_send_each_message_once(
                 await asyncio.sleep(0.05)
         connection = await asyncpg.connect(postgres_url)
         try:
-            now = datetime.now(UTC)
-            await connection.executemany(
-                "INSERT INTO outbox (platform, chat_id, payload, status, not_before, attempts,"
-                " created_at) VALUES ('telegram', $1, $2, 'pending', $3, 0, $3)",
-                [(str(chat), payload(chat), now) for chat in CHATS],
-            )
+            await broadcast(connection)
             await server.wait_for_count(len(CHATS), timeout=120)
             async with asyncio.timeout(60):
                 while await unsettled(connection):
@@ -161,12 +166,7 @@ async def test_a_fleet_of_roles_answers_sends_once_and_survives_kill_9(
 
         connection = await asyncpg.connect(postgres_url)
         try:
-            now = datetime.now(UTC)
-            await connection.executemany(
-                "INSERT INTO outbox (platform, chat_id, payload, status, not_before, attempts,"
-                " created_at) VALUES ('telegram', $1, $2, 'pending', $3, 0, $3)",
-                [(str(chat), payload(chat), now) for chat in CHATS],
-            )
+            await broadcast(connection)
             async with asyncio.timeout(60):
                 while len(server.sent) < 60:
                     await asyncio.sleep(0.02)
