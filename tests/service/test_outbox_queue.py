@@ -47,7 +47,7 @@ async def reserve(app: App, name: str, limit: int = 100) -> list[int]:
 async def test_two_workers_never_reserve_the_same_row(app: App) -> None:
     await queue(app, *((f"c{i}", "hi") for i in range(40)))
     first, second = await asyncio.gather(reserve(app, "w1", 25), reserve(app, "w2", 25))
-    assert len(first) == 25 and len(second) == 15
+    assert sorted([len(first), len(second)]) == [15, 25]  # whichever came first took 25
     assert not set(first) & set(second)
     assert await reserve(app, "w3") == []  # everything is held
 
