@@ -124,13 +124,12 @@ class SqlOutboxStore:
     ) -> list[OutboxRow]:
         # Filtered by status alone, so that SQLite reads the (status, not_before) index and
         # not every row of the platform: unsent rows are few, the history is long.
-        busy = set(
+        seen: set[tuple[str, str]] = set(  # chats with a row being sent wait for it
             await OutboxMessage.filter(status=OutboxStatus.SENDING).values_list(
                 "platform", "chat_id"
             )
         )
         heads: list[OutboxMessage] = []
-        seen: set[tuple[str, str]] = set(busy)
         # Oldest first: the first due row of each chat in this order is that chat's oldest.
         due = (
             OutboxMessage.filter(status=OutboxStatus.PENDING, not_before__lte=now)
@@ -237,18 +236,8 @@ class SqlOutboxStore:
 
 
 def _record(record: dict[str, Any]) -> OutboxRow:
+    """A row as RETURNING gives it (exactly OutboxRow's fields)."""
     payload = record["payload"]
     if isinstance(payload, str):  # asyncpg hands json columns over as text
         payload = json.loads(payload)
-    return OutboxRow(
-        id=record["id"],
-        platform=record["platform"],
-        chat_id=record["chat_id"],
-        payload=payload,
-        status=record["status"],
-        attempts=record["attempts"],
-        error=record["error"],
-        platform_message_id=record["platform_message_id"],
-        sent_at=record["sent_at"],
-        not_before=record["not_before"],
-    )
+    return OutboxRow(**{**record, "payload": payload})

@@ -35,8 +35,9 @@ MAX_BACKOFF_SECONDS = 60.0
 # listener, as on PostgreSQL, makes the poll a safety net only: `idle_poll`).
 IDLE_POLL_SECONDS = 1.0
 RESERVE_LIMIT = 100  # rows reserved per pass: a backlog is worked through, never read at once
-# A reservation is renewed on every pass (at least twice per reservation while rows are
-# held); a dead worker's reserved rows (not yet on the wire) go to another this long after.
+# How long a pass's reserved rows stay this worker's; those a dead worker had not yet put on
+# the wire go to another this long after its pass began (a row held back by a limit is
+# given back at once).
 RESERVATION = timedelta(seconds=4)
 # How long a worker may take to send a row it claimed; past that, the row is another's to
 # declare interrupted (its sender is presumed dead).
@@ -150,8 +151,8 @@ class Outbox:
         return await self.store.purge(self.clock.now() - keep)
 
     async def flush(self) -> int:
-        """Send every due message that fits the limits now, oldest first; returns how many
-        (inline), or wake the delivery loop and return 0."""
+        """Send every due message that fits the limits now, each chat's in order; returns how
+        many (inline), or wake the delivery loop and return 0."""
         if not self.inline:
             self._wake.set()
             return 0
@@ -187,8 +188,6 @@ class Outbox:
                     continue  # the chats' next messages may go now
                 if wait is None:
                     wait = await self._until_next_due()
-                else:  # rows held back: renew their reservation in time
-                    wait = min(wait, RESERVATION.total_seconds() / 2)
             except Exception:  # a database hiccup must not end delivery for good
                 log.exception("outbox pass failed")
                 wait = self.idle_poll
