@@ -109,7 +109,8 @@ class App:
         self.wakeups.on("schedule", self.scheduler.wake)
         if self.wakeups.enabled:
             self.outbox.idle_poll = 5.0  # new rows announce themselves: polling is a safety net
-        self.leadership = Leadership(self.settings.database_url, on_change=self.scheduler.wake)
+        self.leadership = Leadership(self.settings.database_url, on_change=self._leader_changed)
+        self.meter.set_leader(self.leadership.leading)
         self._background: set[asyncio.Task[None]] = set()
         self._purged_at: datetime | None = None
         self.timeline = TimelineService(self.clock, self.speaker, self.wake_scheduler)
@@ -177,8 +178,12 @@ class App:
         if isinstance(self.limiter, RedisLimiter):
             checks["redis"] = self.limiter.ping
         leader = self.leadership.leading if role in ("all", "scheduler") else None
-        self.meter.set_leader(bool(leader))
         return Health(role, await run_checks(checks), leader)
+
+    def _leader_changed(self) -> None:
+        """Leading now (tick at once) or no longer (stand by); /metrics shows which."""
+        self.meter.set_leader(self.leadership.leading)
+        self.scheduler.wake()
 
     async def outbox_depth(self) -> Depth:
         """For /metrics: unsent rows per platform and status."""

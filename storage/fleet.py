@@ -47,7 +47,6 @@ class Wakeups:
         self._callbacks: dict[str, list[Callable[[], None]]] = {}
         self._connection: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
 
     def on(self, topic: str, callback: Callable[[], None]) -> None:
         self._callbacks.setdefault(topic, []).append(callback)
@@ -86,7 +85,6 @@ class Wakeups:
                 for topic in self._callbacks:
                     await connection.add_listener(CHANNEL_PREFIX + topic, self._notified)
                 self._connection = connection
-                self.connected.set()
                 # Whatever was written while no one listened is found by the next pass.
                 self._wake_all()
                 await lost.wait()
@@ -94,7 +92,6 @@ class Wakeups:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("wake-ups: %s; reconnecting", type(exc).__name__)
             finally:
-                self.connected.clear()
                 self._connection = None
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=1)
