@@ -326,6 +326,36 @@ async def test_the_scheduler_runs_its_jobs_in_order_and_ticks_when_woken() -> No
     assert ran == ["first", "second"] * 3
 
 
+async def test_a_standby_scheduler_ticks_only_once_it_leads() -> None:
+    scheduler = Scheduler(ManualClock(T0), max_sleep=3600)
+    ticks = asyncio.Event()
+    leading = False
+    woken_idle = asyncio.Event()
+
+    async def job() -> None:
+        ticks.set()
+
+    scheduler.every_tick(job)
+    real_wait = scheduler._wake.wait
+
+    async def watched_wait() -> bool:  # the loop is idle: it has looked at `leading`
+        woken_idle.set()
+        return await real_wait()
+
+    scheduler._wake.wait = watched_wait  # type: ignore[method-assign]
+    running = asyncio.create_task(scheduler.run(lambda: leading))
+    await asyncio.wait_for(woken_idle.wait(), 30)
+    woken_idle.clear()
+    scheduler.wake()  # woken while another process leads: still no tick
+    await asyncio.wait_for(woken_idle.wait(), 30)
+    assert not ticks.is_set()
+    leading = True  # the leader died and this process took the lock
+    scheduler.wake()
+    await asyncio.wait_for(ticks.wait(), 30)
+    await scheduler.stop()
+    await running
+
+
 async def test_a_claimed_row_is_sent_by_one_worker_and_recovered_only_when_its_lease_ends() -> None:
     seconds = FakeTime()
     ports = memory_ports()
