@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 Responder = Callable[[dict[str, Any]], str]
+HOLD_TIMEOUT = 30.0  # seconds an answer waits for `hold_until_in_flight` requests at most
 
 PHRASES = (
     "清晨的第一段路", "地下车库里的细节", "周末带爸妈出门", "雨夜高架上的感受", "第一次自己充电",
@@ -107,6 +108,10 @@ class FakeOpenAI:
         self.faults: deque[Fault] = deque()
         self.in_flight = 0
         self.max_in_flight = 0
+        # Answers wait until this many requests are in flight at once (then never again), so
+        # a test sees a client's full concurrency however slowly a busy machine sends.
+        self.hold_until_in_flight = 0
+        self._all_in_flight = asyncio.Event()
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self._runner: web.AppRunner | None = None
@@ -167,7 +172,11 @@ class FakeOpenAI:
         response = self._answer(body, fault)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= self.hold_until_in_flight:
+            self._all_in_flight.set()
         try:
+            with contextlib.suppress(TimeoutError):  # fewer came: the test's count says so
+                await asyncio.wait_for(self._all_in_flight.wait(), HOLD_TIMEOUT)
             delay = fault.delay if fault and fault.delay is not None else self.latency
             left = delay - (asyncio.get_running_loop().time() - arrived)
             if left > 0:

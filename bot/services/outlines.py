@@ -256,8 +256,9 @@ class OutlineService:
     ) -> Outline:
         """Generate, compare, regenerate with another angle while too close, store.
 
-        The angle is reserved before the first await, so outlines made concurrently still
-        spread over the angles. The closest result is kept when every try came out close."""
+        The angle is reserved before the first await and counted until the outline is stored,
+        so outlines made concurrently still spread over the angles. The closest result is kept
+        when every try came out close."""
         campaign, settings = state.campaign, self.settings
         limit = settings.outline_similarity_max
         tried: set[str] = set(had or ())
@@ -273,31 +274,33 @@ class OutlineService:
             )
             state.reserved[angle] += 1
             try:
-                generated = await self.generate(request)
-            except OutlineInvalid as exc:
-                usage.add(exc.usage)
-                return await self._store_failure(state, profile, angle, locale, usage, exc, LLM)
+                try:
+                    generated = await self.generate(request)
+                except OutlineInvalid as exc:
+                    usage.add(exc.usage)
+                    return await self._store_failure(state, profile, angle, locale, usage, exc, LLM)
+                usage.add(generated.usage)
+                if generated.generator == TEMPLATE:  # templates keep to the brief by construction
+                    problems = check_draft(generated.draft, request.rules)
+                    if problems:
+                        exc = OutlineInvalid(problems, Usage())
+                        return await self._store_failure(
+                            state, profile, angle, locale, usage, exc, TEMPLATE
+                        )
+                candidate = shingles(comparable_text(generated.draft))
+                async with state.lock:
+                    other, score = state.closest(candidate, profile.creator_id)
+                    if score <= limit or attempt == settings.outline_max_attempts - 1:
+                        kept = angle
+                        if best is not None and best[0] < score:
+                            score, other, kept, generated = best
+                            candidate = shingles(comparable_text(generated.draft))
+                        return await self._store(
+                            state, profile, kept, locale, generated, usage, attempt + 1, score,
+                            other, candidate,
+                        )  # fmt: skip
             finally:
                 state.reserved[angle] -= 1
-            usage.add(generated.usage)
-            if generated.generator == TEMPLATE:  # templates keep to the brief by construction
-                problems = check_draft(generated.draft, request.rules)
-                if problems:
-                    exc = OutlineInvalid(problems, Usage())
-                    return await self._store_failure(
-                        state, profile, angle, locale, usage, exc, TEMPLATE
-                    )
-            candidate = shingles(comparable_text(generated.draft))
-            async with state.lock:
-                other, score = state.closest(candidate, profile.creator_id)
-                if score <= limit or attempt == settings.outline_max_attempts - 1:
-                    if best is not None and best[0] < score:
-                        score, other, angle, generated = best
-                        candidate = shingles(comparable_text(generated.draft))
-                    return await self._store(
-                        state, profile, angle, locale, generated, usage, attempt + 1, score, other,
-                        candidate,
-                    )  # fmt: skip
             if best is None or score < best[0]:
                 best = (score, other, angle, generated)
             log.info("outline for creator %s is %.2f close to outline %s: another angle",

@@ -323,6 +323,7 @@ async def test_a_batch_of_200_stays_within_the_concurrency_limit(
 ) -> None:
     chat = llm_chat
     llm_server.latency = 0.05
+    llm_server.hold_until_in_flight = 16
     await enroll_creators("SPRING26", 199, clock.now())
     messages = await chat.say("mia@dm: /outlines SPRING26")
     assert messages[0]["text"] == "⏳ SPRING26 大纲生成中：0/200"
