@@ -31,8 +31,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 def _normalized_url(url: str) -> str:
     if url.startswith("sqlite://") and url not in ("sqlite://:memory:",):
-        path = Path(url.removeprefix("sqlite://"))
+        path = Path(url.removeprefix("sqlite://").partition("?")[0])
         path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite://") and "synchronous=" not in url:
+        url += ("&" if "?" in url else "?") + "synchronous=NORMAL"
     return url
 
 

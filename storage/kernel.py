@@ -6,14 +6,13 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from bot.core.identity import Caller, PlatformUser, Role
 from bot.core.messages import ChatRef
 from bot.core.ports import Conversation, ConversationKey, Ports
 from bot.domain.text import clean_name
-from storage import models
+from storage import models, sql
 from storage.models import (
     ChatGroup,
     ChoiceMenu,
@@ -34,18 +33,19 @@ LAST_SEEN_EVERY = timedelta(minutes=1)
 # row per grant; one row with no grant when they hold none). Read afresh for every message, so
 # a role granted or a creator enrolled by any process holds from the next message on: nothing
 # about a caller is cached, and there is nothing to invalidate.
-_CALLER = (
-    "id",
-    "person_id",
-    "username",
-    "last_seen_at",
-    "blocked_at",
-    "person__display_name",
-    "person__locale",
-    "person__creator__id",
-    "person__roles__role",
-    "person__roles__brand_id",
-)
+_CALLER = """
+SELECT i.id, i.person_id, i.username, i.last_seen_at, i.blocked_at,
+       p.display_name, p.locale, c.id AS creator_id, r.role, r.brand_id
+FROM identities i
+JOIN people p ON p.id = i.person_id
+LEFT JOIN creators c ON c.person_id = p.id
+LEFT JOIN role_grants r ON r.person_id = p.id
+WHERE i.platform = $1 AND i.user_id = $2
+"""
+_NO_CALLER = dict.fromkeys(
+    ("username", "last_seen_at", "blocked_at", "display_name", "locale", "creator_id", "role",
+     "brand_id")
+)  # fmt: skip
 
 
 class SqlPeople:
@@ -72,23 +72,23 @@ class SqlPeople:
             changes["blocked_at"] = None
         if changes:
             await Identity.filter(id=first["id"]).update(**changes)
-        name = first["person__display_name"]
+        name = first["display_name"]
         if display_name and name != display_name:
             await Person.filter(id=first["person_id"]).update(display_name=display_name)
             name = display_name
         roles: dict[Role, set[int | None]] = defaultdict(set)
         for row in rows:
-            if row["person__roles__role"] is not None:
-                roles[Role(row["person__roles__role"])].add(row["person__roles__brand_id"])
+            if row["role"] is not None:
+                roles[Role(row["role"])].add(row["brand_id"])
         if user in bootstrap_admins:
             roles[Role.ADMIN].add(None)
         return Caller(
             person_id=first["person_id"],
             name=name or user.user_id,
-            locale=first["person__locale"],
+            locale=first["locale"],
             platform_user=user,
             roles=dict(roles),
-            creator_id=first["person__creator__id"],
+            creator_id=first["creator_id"],
         )
 
     async def reachable(self, person_id: int) -> PlatformUser | None:
@@ -110,7 +110,8 @@ class SqlPeople:
 
 
 async def _caller_rows(user: PlatformUser) -> list[dict[str, Any]]:
-    return await Identity.filter(platform=user.platform, user_id=user.user_id).values(*_CALLER)
+    rows = await sql.fetch(_CALLER, [user.platform, user.user_id])
+    return [sql.read(Identity, row) for row in rows]
 
 
 async def _first_contact(
@@ -129,15 +130,16 @@ async def _first_contact(
     except IntegrityError:  # created concurrently by another worker
         await person.delete()
         return await _caller_rows(user)
-    row = dict.fromkeys(_CALLER)
-    row.update(
-        id=identity.id,
-        person_id=person.id,
-        username=username,
-        last_seen_at=now,
-        person__display_name=person.display_name,
-    )
-    return [row]
+    return [
+        {
+            **_NO_CALLER,
+            "id": identity.id,
+            "person_id": person.id,
+            "username": username,
+            "last_seen_at": now,
+            "display_name": person.display_name,
+        }
+    ]
 
 
 def _key(key: ConversationKey) -> dict[str, str]:
@@ -145,12 +147,19 @@ def _key(key: ConversationKey) -> dict[str, str]:
     return {"platform": platform, "chat_id": chat_id, "user_id": user_id}
 
 
+_CONVERSATION = """
+SELECT flow, step, data, expires_at FROM flow_states
+WHERE platform = $1 AND chat_id = $2 AND user_id = $3
+"""
+
+
 class SqlConversations:
     async def get(self, key: ConversationKey) -> Conversation | None:
-        state = await FlowState.get_or_none(**_key(key))
-        if state is None:
+        rows = await sql.fetch(_CONVERSATION, [*key])
+        if not rows:
             return None
-        return Conversation(state.flow, state.step, dict(state.data), state.expires_at)
+        state = sql.read(FlowState, rows[0])
+        return Conversation(state["flow"], state["step"], dict(state["data"]), state["expires_at"])
 
     async def put(self, key: ConversationKey, conversation: Conversation) -> None:
         await FlowState.update_or_create(
@@ -171,12 +180,9 @@ class SqlConversations:
 # catch, and on SQLite no second statement asking for the new row's id.
 _FIRST_TIME = (
     'INSERT INTO "processed_messages" ("created_at", "platform", "chat_id", "message_id") '
-    'VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING "id"'
+    'VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING "id"'
 )
-_FIRST_TIME_SQL = {
-    "postgres": _FIRST_TIME.format("$1", "$2", "$3", "$4"),
-    "sqlite": _FIRST_TIME.format("?", "?", "?", "?"),
-}
+_NO_CHOICES = "DELETE FROM choice_menus WHERE platform = $1 AND chat_id = $2 AND user_id = $3"
 # Groups this process knows are recorded (rows are never deleted): at most this many, then the
 # memory starts over (each group then costs one look-up again).
 GROUPS_REMEMBERED = 10_000
@@ -187,20 +193,16 @@ class SqlMessageLog:
         self._groups: set[tuple[str, str]] = set()
 
     async def first_time(self, platform: str, chat_id: str, message_id: str) -> bool:
-        fields = ProcessedMessage._meta.fields_map
-        columns = (
-            ("created_at", models.now()),
-            ("platform", platform),
-            ("chat_id", chat_id),
-            ("message_id", message_id),
-        )
-        # Converted and checked as `create` would (an id too long for its column is an error).
-        values = [fields[name].to_db_value(value, ProcessedMessage) for name, value in columns]
-        client = connections.get("default")
-        sql = _FIRST_TIME_SQL[client.capabilities.dialect]
-        # (execute_query_dict: tortoise's execute_query drops an INSERT's RETURNING rows on
-        # PostgreSQL, and reads its status' oid as the row count.)
-        return bool(await client.execute_query_dict(sql, values))
+        values = sql.to_db(
+            ProcessedMessage,
+            {
+                "created_at": models.now(),
+                "platform": platform,
+                "chat_id": chat_id,
+                "message_id": message_id,
+            },
+        )  # an id too long for its column is an error, as with `create`
+        return bool(await sql.fetch(_FIRST_TIME, values))
 
     async def group_seen(self, chat: ChatRef) -> None:
         key = (chat.platform, chat.chat_id)
@@ -216,11 +218,11 @@ class SqlMessageLog:
         self._groups.add(key)
 
     async def offer_choices(self, chat: ChatRef, user_id: str, values: list[str]) -> None:
+        if not values:  # most replies offer nothing: one plain statement
+            await sql.execute(_NO_CHOICES, [chat.platform, chat.chat_id, user_id])
+            return
         key = {"platform": chat.platform, "chat_id": chat.chat_id, "user_id": user_id}
-        if values:
-            await ChoiceMenu.update_or_create(defaults={"values": values}, **key)
-        else:
-            await ChoiceMenu.filter(**key).delete()
+        await ChoiceMenu.update_or_create(defaults={"values": values}, **key)
 
     async def offered_choices(self, chat: ChatRef, user_id: str) -> list[str]:
         menu = await ChoiceMenu.get_or_none(

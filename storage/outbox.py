@@ -1,25 +1,25 @@
 """The outbox's store (bot/core/ports.py OutboxStore) on the database.
 
-On PostgreSQL a worker reserves rows with one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-LOCKED LIMIT k) RETURNING`: workers never wait on each other's rows and never get the same
-one. SQLite has a single writer at a time, so there the same choice is made in a transaction.
+A worker reserves rows with one `UPDATE … WHERE id IN (SELECT … LIMIT k [FOR UPDATE SKIP
+LOCKED]) RETURNING`: on PostgreSQL workers never wait on each other's rows and never get the
+same one; SQLite runs one statement at a time anyway.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from bot.core.ports import INTERRUPTED, OutboxRow
 from bot.domain.statuses import OutboxStatus
+from storage import models, sql
 from storage.models import OutboxMessage
 
 _OUTBOX_FIELDS = ("status", "attempts", "error", "platform_message_id", "sent_at")
@@ -28,25 +28,54 @@ PENDING, SENDING = OutboxStatus.PENDING.value, OutboxStatus.SENDING.value
 
 # The oldest due row of each chat that has no row being sent and no older due row; free, or
 # this worker's, or its holder's lease over. Rows written ahead (not_before later) do not hold
-# a chat back: a reply goes before tomorrow's reminder.
-_RESERVE_POSTGRES = f"""
+# a chat back: a reply goes before tomorrow's reminder. One statement on both databases: on
+# PostgreSQL, workers never wait on each other's rows (SKIP LOCKED) and never get the same
+# one; SQLite runs a statement with its one writer.
+_RESERVE = f"""
 UPDATE outbox SET claimed_by = $1, lease_until = $2
 WHERE id IN (
     SELECT o.id FROM outbox o
-    WHERE o.status = '{PENDING}' AND o.platform = ANY($3::varchar[]) AND o.not_before <= $4
-      AND (o.claimed_by IS NULL OR o.claimed_by = $1 OR o.lease_until <= $4)
+    WHERE o.status = '{PENDING}' AND o.not_before <= $3 AND o.platform IN ({{platforms}})
+      AND (o.claimed_by IS NULL OR o.claimed_by = $1 OR o.lease_until <= $3)
       AND NOT EXISTS (
           SELECT 1 FROM outbox e
           WHERE e.platform = o.platform AND e.chat_id = o.chat_id AND e.id < o.id
-            AND (e.status = '{SENDING}' OR (e.status = '{PENDING}' AND e.not_before <= $4))
+            AND (e.status = '{SENDING}' OR (e.status = '{PENDING}' AND e.not_before <= $3))
       )
     ORDER BY o.id
-    LIMIT $5
-    FOR UPDATE SKIP LOCKED
+    LIMIT $4
+    {{lock}}
 )
 RETURNING id, platform, chat_id, payload, status, attempts, error, platform_message_id,
           sent_at, not_before
 """
+
+
+_ADD = f"""
+INSERT INTO outbox (created_at, platform, chat_id, payload, not_before, status, attempts)
+VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0) RETURNING id
+"""
+# A guarded update: only the worker holding the reservation (or anyone, if nobody holds it)
+# changes the row, and only while it is pending.
+_CLAIM = f"""
+UPDATE outbox SET status = '{SENDING}', attempts = attempts + 1, claimed_by = $2,
+                  lease_until = $3
+WHERE id = $1 AND status = '{PENDING}' AND (claimed_by IS NULL OR claimed_by = $2)
+"""
+
+
+@functools.cache
+def _update_sql(columns: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+    return f"UPDATE outbox SET {assignments} WHERE id = $1"
+
+
+@functools.cache
+def _reserve_sql(platforms: int, postgres: bool) -> str:
+    return _RESERVE.format(
+        platforms=", ".join(f"${5 + i}" for i in range(platforms)),
+        lock="FOR UPDATE SKIP LOCKED" if postgres else "",
+    )
 
 
 def _row(message: OutboxMessage) -> OutboxRow:
@@ -64,10 +93,6 @@ def _row(message: OutboxMessage) -> OutboxRow:
     )
 
 
-def _on_postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
-
-
 class SqlOutboxStore:
     async def add(
         self,
@@ -79,7 +104,9 @@ class SqlOutboxStore:
     ) -> OutboxRow:
         fields = {"platform": platform, "chat_id": chat_id, "payload": payload}
         if dedupe_key is None:
-            return _row(await OutboxMessage.create(**fields, not_before=not_before))
+            values = {"created_at": models.now(), **fields, "not_before": not_before}
+            [record] = await sql.fetch(_ADD, sql.to_db(OutboxMessage, values))
+            return OutboxRow(record["id"], platform, chat_id, payload, not_before=not_before)
         existing = await OutboxMessage.get_or_none(dedupe_key=dedupe_key)
         if existing is not None:
             return _row(existing)
@@ -101,60 +128,11 @@ class SqlOutboxStore:
         worker: str,
         lease_until: datetime,
     ) -> list[OutboxRow]:
-        worker = worker[:WORKER_LENGTH]
         if not platforms:
             return []
-        if _on_postgres():
-            # execute_query_dict fetches: execute_query drops an UPDATE's RETURNING rows.
-            records = await connections.get("default").execute_query_dict(
-                _RESERVE_POSTGRES, [worker, lease_until, list(platforms), now, limit]
-            )
-            rows = [_record(record) for record in records]
-            return sorted(rows, key=lambda row: row.id)
-        async with in_transaction():
-            return await self._reserve_one_writer(platforms, now, limit, worker, lease_until)
-
-    async def _reserve_one_writer(
-        self,
-        platforms: Sequence[str],
-        now: datetime,
-        limit: int,
-        worker: str,
-        lease_until: datetime,
-    ) -> list[OutboxRow]:
-        # Filtered by status alone, so that SQLite reads the (status, not_before) index and
-        # not every row of the platform: unsent rows are few, the history is long.
-        seen: set[tuple[str, str]] = set(  # chats with a row being sent wait for it
-            await OutboxMessage.filter(status=OutboxStatus.SENDING).values_list(
-                "platform", "chat_id"
-            )
-        )
-        heads: list[OutboxMessage] = []
-        # Oldest first: the first due row of each chat in this order is that chat's oldest.
-        due = (
-            OutboxMessage.filter(status=OutboxStatus.PENDING, not_before__lte=now)
-            .order_by("id")
-            .only("id", "platform", "chat_id", "claimed_by", "lease_until")
-        )
-        async for message in due:
-            chat = (message.platform, message.chat_id)
-            if chat in seen or message.platform not in platforms:
-                continue
-            seen.add(chat)
-            free = (
-                message.claimed_by in (None, worker)
-                or message.lease_until is None
-                or message.lease_until <= now
-            )
-            if free:
-                heads.append(message)
-                if len(heads) >= limit:
-                    break
-        ids = [message.id for message in heads]
-        if not ids:
-            return []
-        await OutboxMessage.filter(id__in=ids).update(claimed_by=worker, lease_until=lease_until)
-        return [_row(message) for message in await OutboxMessage.filter(id__in=ids).order_by("id")]
+        values = [worker[:WORKER_LENGTH], lease_until, now, limit, *platforms]
+        records = await sql.fetch(_reserve_sql(len(platforms), sql.on_postgres()), values)
+        return sorted((_record(record) for record in records), key=lambda row: row.id)
 
     async def next_due(self, platforms: Sequence[str], after: datetime) -> datetime | None:
         message = (
@@ -168,18 +146,7 @@ class SqlOutboxStore:
         return message.not_before if message else None
 
     async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
-        # A guarded update: only the worker holding the reservation (or anyone, if nobody
-        # holds it) changes the row, and only while it is pending.
-        worker = worker[:WORKER_LENGTH]
-        held = Q(claimed_by__isnull=True) | Q(claimed_by=worker)
-        claimed = await OutboxMessage.filter(
-            held, id=row.id, status=OutboxStatus.PENDING
-        ).update(
-            status=OutboxStatus.SENDING,
-            attempts=F("attempts") + 1,
-            claimed_by=worker,
-            lease_until=lease_until,
-        )
+        claimed = await sql.execute(_CLAIM, [row.id, worker[:WORKER_LENGTH], lease_until])
         if claimed:
             row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1
         return bool(claimed)
@@ -201,7 +168,8 @@ class SqlOutboxStore:
         if row.status == OutboxStatus.PENDING and "status" in fields:
             changes["claimed_by"] = None  # back in the queue: any worker may take it
             changes["lease_until"] = None
-        await OutboxMessage.filter(id=row.id).update(**changes)
+        values = [row.id, *sql.to_db(OutboxMessage, changes)]
+        await sql.execute(_update_sql(tuple(changes)), values)
 
     async def recover(self, now: datetime, restarted: str | None = None) -> int:
         expired = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
@@ -237,7 +205,4 @@ class SqlOutboxStore:
 
 def _record(record: dict[str, Any]) -> OutboxRow:
     """A row as RETURNING gives it (exactly OutboxRow's fields)."""
-    payload = record["payload"]
-    if isinstance(payload, str):  # asyncpg hands json columns over as text
-        payload = json.loads(payload)
-    return OutboxRow(**{**record, "payload": payload})
+    return OutboxRow(**sql.read(OutboxMessage, record))

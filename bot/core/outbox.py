@@ -42,6 +42,8 @@ RESERVATION = timedelta(seconds=4)
 # How long a worker may take to send a row it claimed; past that, the row is another's to
 # declare interrupted (its sender is presumed dead).
 LEASE = timedelta(minutes=2)
+# How often the delivery loop looks for rows whose lease ran out: a small part of the lease.
+RECOVER_EVERY = timedelta(seconds=5)
 # Added to every limit's window: about the jitter between counting a send and its arrival.
 LIMIT_MARGIN_SECONDS = 0.02
 SHORT_WAIT_SECONDS = 0.25  # a wait for the limits this short is spent holding the row
@@ -109,6 +111,7 @@ class Outbox:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._recover_at: datetime | None = None
 
     def register(self, platform: str, sender: Sender) -> None:
         self.senders[platform] = sender
@@ -182,7 +185,7 @@ class Outbox:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self.recover()  # rows a dead worker left behind, once their lease is over
+                await self._recover_now_and_then()
                 _, tried, wait = await self._pass()
                 if tried:
                     continue  # the chats' next messages may go now
@@ -195,6 +198,14 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
         with contextlib.suppress(Exception):  # what it reserved and did not send, for others
             await self.store.release(self.worker)
+
+    async def _recover_now_and_then(self) -> None:
+        """Rows a dead worker left behind, once their lease is over: looked for every
+        RECOVER_EVERY, not on every pass."""
+        now = self.clock.now()
+        if self._recover_at is None or now >= self._recover_at:
+            await self.recover()
+            self._recover_at = now + RECOVER_EVERY
 
     async def stop(self) -> None:
         self._stopping = True

@@ -38,6 +38,7 @@ class Renderer:
         self.default_locale = default_locale
         self.root = root
         self._envs: dict[str, Environment] = {}
+        self._locales: dict[str | None, str] = {}
 
     def env(self, locale: str) -> Environment:
         if locale in self._envs:
@@ -49,6 +50,7 @@ class Renderer:
             lstrip_blocks=True,
             autoescape=False,  # plain text; platform adapters escape for their markup
             finalize=_shown,
+            auto_reload=False,  # templates change with a release, not while the bot runs
         )
         env.filters["money"] = format_fen
         env.filters["localtime"] = _localtime
@@ -61,7 +63,11 @@ class Renderer:
         return env
 
     def locale_or_default(self, locale: str | None) -> str:
-        return locale if locale and (self.root / locale).is_dir() else self.default_locale
+        if locale not in self._locales:  # a directory look-up once per locale, not per text
+            self._locales[locale] = (
+                locale if locale and (self.root / locale).is_dir() else self.default_locale
+            )
+        return self._locales[locale]
 
     def render(self, locale: str | None, name: str, /, **data: Any) -> str:
         env = self.env(self.locale_or_default(locale))
