@@ -28,6 +28,7 @@ from bot.core.clock import ManualClock
 from bot.core.identity import PlatformUser, Role
 from storage.models import Brand, ChatGroup, Identity, RoleGrant
 from tests.conftest import MANAGER_SETUP, POSTGRES_ENV, SCRIPTS, Chat, onboarding_answers
+from tests.e2e.test_money import SETUP as MONEY_SETUP
 from tests.query_count import Counted, count_queries
 from tests.service.test_storage import needs_postgres, rerun_on_postgres
 
@@ -88,6 +89,22 @@ async def test_earnings_cost_at_most_eight_statements(enrolled: Chat) -> None:
     counted, replies = await counted_message(enrolled, "ada@dm: /earnings")
     assert len(counted) <= EARNINGS_BUDGET, counted.report()
     assert [(m["chat"], m["text"]) for m in replies] == [("dm", "你还没有提交过作品，暂无收益。")]
+
+
+async def test_earnings_with_posts_and_a_paid_period_cost_at_most_eight_statements(
+    chat: Chat,
+) -> None:
+    await chat.say(
+        *MONEY_SETUP,
+        "ada@dm: /metrics 1 likes=100 comments=10 gmv=1000",
+        "ben@dm: /metrics 2 likes=50",
+        "mia@dm: /settle MONEY1",
+        "mia@dm: 1",
+        "ada@dm: /metrics 1 likes=200",  # after the period: pending again
+    )
+    counted, replies = await counted_message(chat, "ada@dm: /earnings")
+    assert len(counted) <= EARNINGS_BUDGET, counted.report()
+    assert "合计 ¥192.00｜待结算 ¥20.00｜已结算 ¥172.00｜已支付 ¥0.00" in replies[0]["text"]
 
 
 async def test_a_replayed_message_is_dropped_in_one_statement(enrolled: Chat) -> None:
@@ -201,4 +218,4 @@ BUDGET_TESTS = ("tests/service/test_query_budget.py",)
 @pytest.mark.timeout(300)
 def test_the_budgets_hold_on_postgres_too() -> None:
     """The same tests on PostgreSQL (each on a fresh database, in a process of its own)."""
-    assert "7 passed, 1 skipped" in rerun_on_postgres(BUDGET_TESTS, 240)
+    assert "8 passed, 1 skipped" in rerun_on_postgres(BUDGET_TESTS, 240)
