@@ -94,6 +94,7 @@ class App:
             self.limiter,
             worker=self.settings.worker_name,
             meter=self.meter,
+            concurrency=self.settings.outbox_send_concurrency,
         )
         self.speaker = Speaker(self.outbox, self.renderer, self.ports.people, self.ports.messages)
         self.flows = FlowEngine(

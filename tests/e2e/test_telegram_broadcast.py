@@ -173,7 +173,8 @@ async def test_a_filtered_broadcast_on_telegram(telegram: Running) -> None:
     assert edits and all(s.message_id == status.message_id for s in edits)
     assert edits[-1] is final
     progress = [s.text for s in edits if "发送中" in s.text]
-    assert progress and all("/ 3" in t and "已发 2 / 3" not in t for t in progress)
+    # Sends overlap, so a progress edit may come between two of them; Ben is never "sent".
+    assert progress and all("/ 3" in t and "已发 3" not in t for t in progress)
     reports = [s for s in server.to(MIA) if "送达报告" in s.text]
     assert reports == [report]
 

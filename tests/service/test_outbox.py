@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
 import pytest
 
 from bot.app import App
@@ -194,3 +199,81 @@ async def test_a_row_caught_mid_send_by_a_crash_is_not_sent_again(app: App) -> N
     assert await app.outbox.flush() == 0
     row = await OutboxMessage.get()
     assert row.status == "failed" and row.error.startswith("interrupted")
+
+
+class WireSender:
+    """Sends that stay on the wire until the test lets them answer (a chat in `held`), and
+    count how many are on it at once, in all and per chat."""
+
+    def __init__(self, held: set[str]) -> None:
+        self.held = held
+        self.answer = asyncio.Event()
+        self.on_wire: Counter[str] = Counter()
+        self.most_on_wire = 0
+        self.most_in_one_chat = 0
+        self.sent: list[tuple[str, str]] = []
+        self.changed = asyncio.Event()
+
+    async def send(self, message: Outgoing) -> str:
+        chat = message.chat.chat_id
+        self.on_wire[chat] += 1
+        self.most_on_wire = max(self.most_on_wire, sum(self.on_wire.values()))
+        self.most_in_one_chat = max(self.most_in_one_chat, self.on_wire[chat])
+        self.changed.set()
+        try:
+            if chat in self.held:
+                await self.answer.wait()
+        finally:
+            self.on_wire[chat] -= 1
+        self.sent.append((chat, message.text))
+        self.changed.set()
+        return f"id-{len(self.sent)}"
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(30):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@contextlib.asynccontextmanager
+async def delivering(app: App, sender: WireSender) -> AsyncIterator[None]:
+    loop = asyncio.create_task(app.outbox.run())
+    try:
+        yield
+    finally:
+        sender.answer.set()  # nothing stays on the wire, whatever happened
+        await app.outbox.stop()
+        await loop
+
+
+async def test_sends_to_different_chats_overlap_up_to_the_concurrency(app: App) -> None:
+    chats = [f"c{i}" for i in range(10)]
+    sender = WireSender(held=set(chats))
+    app.outbox.register("test", sender)
+    app.outbox.concurrency = 4
+    for chat in chats:
+        await app.outbox.put(Outgoing(ChatRef("test", chat), f"{chat} first"))
+    await app.outbox.put(Outgoing(ChatRef("test", "c0"), "c0 second"))
+    async with delivering(app, sender):
+        await sender.until(lambda: sum(sender.on_wire.values()) == 4)
+        # Only what is on the wire would be in doubt if the process died now.
+        assert await OutboxMessage.filter(status="sending").count() == 4
+        sender.answer.set()
+        await sender.until(lambda: len(sender.sent) == 11)
+    assert sender.most_on_wire == 4 and sender.most_in_one_chat == 1
+    assert [text for chat, text in sender.sent if chat == "c0"] == ["c0 first", "c0 second"]
+    assert await OutboxMessage.filter(status="sent").count() == 11
+
+
+async def test_a_reply_leaves_while_slow_sends_are_on_the_wire(app: App) -> None:
+    sender = WireSender(held={"slow"})
+    app.outbox.register("test", sender)
+    await app.outbox.put(Outgoing(ChatRef("test", "slow"), "a slow one"))
+    async with delivering(app, sender):
+        await sender.until(lambda: sender.on_wire["slow"] == 1)
+        await app.outbox.put(Outgoing(ChatRef("test", "quick"), "a reply"))
+        await sender.until(lambda: ("quick", "a reply") in sender.sent)
+        assert sender.on_wire["slow"] == 1  # still on the wire
+        sender.answer.set()
+        await sender.until(lambda: len(sender.sent) == 2)
