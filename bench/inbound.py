@@ -11,8 +11,9 @@ the loopback Bot API server of the tests (tests/telegram_api.py, no rate limits 
   /help because it is a real command (dedupe, identify, flows, registry, a rendered template,
   one outbox row, one send) that anyone may use, and bench/telegram.py times it one at a time.
   Printed: round trips/s of each, and koxbot / echo (target ≥ 0.5). --latency S: every
-  sendMessage takes S seconds to answer, as over a real network (default 0: loopback).
-  .venv/bin/python -m bench.inbound people [MESSAGES] [USERS] [--latency S]
+  sendMessage takes S seconds to answer, as over a real network (default 0: loopback);
+  --concurrency N: koxbot's OUTBOX_SEND_CONCURRENCY (default 1).
+  .venv/bin/python -m bench.inbound people [MESSAGES] [USERS] [--latency S] [--concurrency N]
 
 history: inbound messages/s through the console platform (as bench/dispatch.py: the core, the
 database and the outbox, inline as `koxbot console` sends; no HTTP to blur what the database
@@ -69,9 +70,13 @@ COPY_BATCH = 100_000
 
 
 @asynccontextmanager
-async def koxbot(server: FakeTelegram, tmp: Path) -> AsyncIterator[Running]:
+async def koxbot(server: FakeTelegram, tmp: Path, concurrency: int = 1) -> AsyncIterator[Running]:
     running = await start_bot(
-        server, tmp, telegram_rate_global_per_second=1000, telegram_rate_private_per_second=100
+        server,
+        tmp,
+        telegram_rate_global_per_second=1000,
+        telegram_rate_private_per_second=100,
+        outbox_send_concurrency=concurrency,
     )
     scheduler = asyncio.create_task(running.app.scheduler.run(), name="scheduler")
     try:
@@ -134,11 +139,12 @@ async def closed_loop(
     return each * len(per_reply) / (time.perf_counter() - start)
 
 
-async def people(each: int, count: int, latency: float) -> None:
+async def people(each: int, count: int, latency: float, concurrency: int) -> None:
     users = list(range(FIRST_USER, FIRST_USER + count))
     print(
         f"{count} people at once on Telegram, each sending /help and waiting for the reply "
-        f"before the next, {each} each; send latency {latency * 1000:.0f} ms. Round trips/s: "
+        f"before the next, {each} each; send latency {latency * 1000:.0f} ms; "
+        f"OUTBOX_SEND_CONCURRENCY={concurrency}. Round trips/s: "
         f"replies received per second over all of them, best of {ROUNDS} rounds, the two "
         f"bots' rounds taking turns (so that a change in the machine's speed meets both). "
         f"Target: koxbot ≥ {TARGET_PEOPLE}× a bare aiogram echo bot on the same kind of server.",
@@ -146,7 +152,7 @@ async def people(each: int, count: int, latency: float) -> None:
     )
     echo_server, kox_server = FakeTelegram(latency=latency), FakeTelegram(latency=latency)
     with tempfile.TemporaryDirectory() as tmp:
-        async with echo_bot(echo_server), koxbot(kox_server, Path(tmp)):
+        async with echo_bot(echo_server), koxbot(kox_server, Path(tmp), concurrency):
             echo_replies = await warm_up(echo_server, users, "/help")
             kox_replies = await warm_up(kox_server, users, "/help")
             echo = kox = 0.0
@@ -300,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     crowd.add_argument("messages", nargs="?", type=int, default=30, help="per user (30)")
     crowd.add_argument("users", nargs="?", type=int, default=10, help="at once (10)")
     crowd.add_argument("--latency", type=float, default=0.0, help="seconds per send (0)")
+    crowd.add_argument("--concurrency", type=int, default=1, help="koxbot's sends at once (1)")
     past = commands.add_parser("history", help="an empty database against a long history")
     past.add_argument("dialect", nargs="?", choices=("sqlite", "postgres"), default="sqlite")
     past.add_argument("rows", nargs="?", type=int, default=500_000, help="handled (500000)")
@@ -308,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run: Callable[[], Any]
     if args.bench == "people":
-        run = lambda: people(args.messages, args.users, args.latency)  # noqa: E731
+        run = lambda: people(args.messages, args.users, args.latency, args.concurrency)  # noqa: E731
     else:
         run = lambda: history(args.dialect, args.rows, args.messages, args.posts)  # noqa: E731
     asyncio.run(run())

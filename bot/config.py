@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     # Sent and failed outbox rows are deleted this many days after they settled.
     outbox_retention_days: int = Field(default=30, ge=1, le=3650)
     # Sends one process keeps on the wire at once (to different chats); a process killed
-    # mid-send leaves at most these in doubt.
-    outbox_send_concurrency: int = Field(default=8, ge=1, le=64)
+    # mid-send leaves at most these in doubt. Raise it when the platform's API is far away.
+    outbox_send_concurrency: int = Field(default=1, ge=1, le=64)
     # HOST:PORT for /healthz and Prometheus /metrics; unset: no such server.
     http_listen: str | None = None
 

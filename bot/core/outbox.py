@@ -8,8 +8,8 @@ a row caught mid-send by a crash is not sent again (only the messages on the wir
 doubt).
 
 Several workers (processes) may share one outbox: each reserves a batch of rows (the oldest
-unsent row of each chat, so a chat's messages keep their order), claims a row, takes its
-place under the limits that `limiter` may share between them (Redis), and sends it. The
+unsent row of each chat, so a chat's messages keep their order), takes a row's place under
+the limits that `limiter` may share between them (Redis), claims it and sends it. The
 rows of one batch are in different chats, so a worker has up to `concurrency` of them on
 the wire at once: over a real network a send takes tens of milliseconds, and one at a time
 a worker could not keep the platform's pace.
@@ -51,10 +51,11 @@ RECOVER_EVERY = timedelta(seconds=5)
 # Added to every limit's window: about the jitter between counting a send and its arrival.
 LIMIT_MARGIN_SECONDS = 0.02
 SHORT_WAIT_SECONDS = 0.25  # a wait for the limits this short is spent holding the row
-# Sends one worker has on the wire at once (rows of different chats; OUTBOX_SEND_CONCURRENCY):
-# enough to keep Telegram's 30 messages/s over a 250 ms round trip. A worker killed -9 leaves
-# at most these in doubt.
-SEND_CONCURRENCY = 8
+# Sends one worker has on the wire at once, each to a different chat (OUTBOX_SEND_CONCURRENCY).
+# One by default: a worker killed -9 leaves only that one in doubt, and sends reach the
+# platform in the order and at the pace the limits counted them. Far from the platform's API
+# (a send taking tens of milliseconds), more keep one worker at the platform's pace.
+SEND_CONCURRENCY = 1
 
 
 class DeliveryError(Exception):
@@ -309,17 +310,17 @@ class Outbox:
         if message is None:
             return 0, 0, None
         rules = self._rules(row)
-        # One row at a time is claimed and fitted under the limits; then it goes on the wire
-        # while the next is fitted. Counted right before it leaves, as the platform counts
-        # arrivals; and besides the ones on the wire, at most the one being fitted is claimed
-        # (in doubt, were the process to die).
+        # One row at a time takes its place under the limits, then is claimed and goes on
+        # the wire while the next one waits its turn: counted right before it leaves (one
+        # claim between), as the platform counts arrivals; only what is on the wire is
+        # claimed (in doubt, were the process to die). A row held back by a limit stays
+        # reserved and untouched: that is not an attempt.
         async with self._pacing:
-            if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
-                return 0, 0, None  # another worker is sending it
             delay = await self._fit(rules)
             if delay > 0:
-                await self._unclaim(row)
                 return 0, 0, delay
+            if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
+                return 0, 0, None  # another worker is sending it
         return await self._deliver(row, message, rules), 1, None
 
     async def _fit(self, rules: list[Rule]) -> float:
@@ -330,11 +331,6 @@ class Outbox:
             await asyncio.sleep(delay)
             delay = await self.limiter.take(rules)
         return delay
-
-    async def _unclaim(self, row: OutboxRow) -> None:
-        """Back in the queue, untouched: held back by a limit is not an attempt."""
-        row.status, row.attempts = OutboxStatus.PENDING, row.attempts - 1
-        await self.store.update(row, "status", "attempts")
 
     def _rules(self, row: OutboxRow) -> list[Rule]:
         sender = self.senders[row.platform]

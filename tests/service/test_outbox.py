@@ -269,6 +269,7 @@ async def test_sends_to_different_chats_overlap_up_to_the_concurrency(app: App) 
 async def test_a_reply_leaves_while_slow_sends_are_on_the_wire(app: App) -> None:
     sender = WireSender(held={"slow"})
     app.outbox.register("test", sender)
+    app.outbox.concurrency = 2
     await app.outbox.put(Outgoing(ChatRef("test", "slow"), "a slow one"))
     async with delivering(app, sender):
         await sender.until(lambda: sender.on_wire["slow"] == 1)
