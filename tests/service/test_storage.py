@@ -152,3 +152,18 @@ async def test_sqlite_runs_in_wal_mode(app: App) -> None:
     connection = require_context().db()
     _, rows = await connection.execute_query("PRAGMA journal_mode")
     assert rows[0][0] == "wal"
+
+
+async def _synchronous(app: App) -> int:
+    from tortoise.context import require_context
+
+    _, rows = await require_context().db().execute_query("PRAGMA synchronous")
+    return rows[0][0]
+
+
+async def test_sqlite_commits_with_synchronous_normal_unless_the_url_says(tmp_path: Path) -> None:
+    async with App(make_settings(tmp_path), ManualClock(AFTER_EMBARGO)) as app:
+        assert await _synchronous(app) == 1  # NORMAL: WAL survives a crash of the bot
+    url = f"sqlite://{tmp_path}/full.sqlite3?synchronous=FULL"
+    async with App(make_settings(tmp_path, database_url=url), ManualClock(AFTER_EMBARGO)) as app:
+        assert await _synchronous(app) == 2  # FULL: and a power cut
