@@ -28,9 +28,7 @@ PENDING, SENDING = OutboxStatus.PENDING.value, OutboxStatus.SENDING.value
 
 # The oldest due row of each chat that has no row being sent and no older due row; free, or
 # this worker's, or its holder's lease over. Rows written ahead (not_before later) do not hold
-# a chat back: a reply goes before tomorrow's reminder. One statement on both databases: on
-# PostgreSQL, workers never wait on each other's rows (SKIP LOCKED) and never get the same
-# one; SQLite runs a statement with its one writer.
+# a chat back: a reply goes before tomorrow's reminder.
 _RESERVE = f"""
 UPDATE outbox SET claimed_by = $1, lease_until = $2
 WHERE id IN (

@@ -9,10 +9,9 @@ doubt).
 
 Several workers (processes) may share one outbox: each reserves a batch of rows (the oldest
 unsent row of each chat, so a chat's messages keep their order), takes a row's place under
-the limits that `limiter` may share between them (Redis), claims it and sends it. The
-rows of one batch are in different chats, so a worker has up to `concurrency` of them on
-the wire at once: over a real network a send takes tens of milliseconds, and one at a time
-a worker could not keep the platform's pace.
+the limits that `limiter` may share between them (Redis), claims it and sends it. The rows
+of one batch are in different chats, so a worker may have up to `concurrency` of them on
+the wire at once (one by default), for an API far away.
 """
 
 from __future__ import annotations
