@@ -188,7 +188,10 @@ async def seed_digest(seeder: Seeder, campaign: Campaign, creators: int, posts: 
     await require_context().db().execute_script(
         "UPDATE submissions SET latest_snapshot_id = m.last FROM (SELECT submission_id,"
         " MAX(id) AS last FROM metric_snapshots GROUP BY submission_id) AS m"
-        " WHERE m.submission_id = submissions.id"
+        " WHERE m.submission_id = submissions.id;"
+        " UPDATE submissions SET latest_engagement = (SELECT n.likes + n.comments + n.shares"
+        " + n.favorites FROM metric_snapshots n WHERE n.id = submissions.latest_snapshot_id)"
+        " WHERE latest_snapshot_id IS NOT NULL"
     )
 
 

@@ -278,9 +278,13 @@ class Submission(TimestampedModel):
     # The newest metric snapshot (no FK: the two tables would reference each other); kept by
     # services.submissions.record_metrics so digests sum the latest numbers with one join.
     latest_snapshot_id = fields.IntField(null=True, db_index=True)
+    # That snapshot's engagement (bot.domain.pricing.ENGAGEMENT_FIELDS), kept with it: the
+    # digest's top posts and creators read this table alone.
+    latest_engagement = fields.BigIntField(default=0)
 
     class Meta:
         table = "submissions"
+        indexes = (("campaign_id", "latest_engagement"),)  # a campaign's top posts
 
 
 class MetricSnapshot(TimestampedModel):

@@ -166,39 +166,28 @@ async def _creator_figures(campaign_id: int, since: datetime) -> dict[str, int]:
 
 async def _top_posts(posts: QuerySet[Submission]) -> list[dict[str, Any]]:
     rows = (
-        await _latest(posts)
-        .annotate(engagement=_engagement())
-        .order_by("-engagement", "submission_id")
+        await posts.filter(latest_snapshot_id__isnull=False)
+        .order_by("-latest_engagement", "id")
         .limit(TOP)
-        .values("submission_id", "submission__platform", "engagement")
+        .values("id", "platform", "latest_engagement")
     )
     return [
-        {
-            "id": r["submission_id"],
-            "platform": r["submission__platform"],
-            "engagement": int(r["engagement"] or 0),
-        }
+        {"id": r["id"], "platform": r["platform"], "engagement": int(r["latest_engagement"])}
         for r in rows
     ]
 
 
-async def _top_creators(campaign_id: int) -> list[dict[str, Any]]:
-    """The posts joined to their newest snapshot by its id (`latest_snapshot_id`: one
-    condition, which PostgreSQL estimates right and so sums in a hash table rather than
-    sorting every post) and grouped by creator id alone; only the TOP creators' names are
-    looked up, not joined into every post's row."""
-    db = MetricSnapshot._meta.db
-    bind = _Binds(db.capabilities.dialect)
-    engagement = " + ".join(f"m.{counter}" for counter in ENGAGEMENT_FIELDS)
-    sql = f"""
-        SELECT s.creator_id AS creator_id, SUM({engagement}) AS engagement
-        FROM submissions s JOIN metric_snapshots m ON m.id = s.latest_snapshot_id
-        WHERE s.campaign_id = {bind(campaign_id)}
-        GROUP BY s.creator_id
-        ORDER BY engagement DESC, s.creator_id
-        LIMIT {bind(TOP)}
-    """
-    rows = await db.execute_query_dict(sql, bind.values)
+async def _top_creators(posts: QuerySet[Submission]) -> list[dict[str, Any]]:
+    """Grouped by creator id alone, from the posts' own `latest_engagement` (no join); only
+    the TOP creators' names are looked up, not joined into every post's row."""
+    rows = (
+        await posts.filter(latest_snapshot_id__isnull=False)
+        .group_by("creator_id")
+        .annotate(engagement=Sum("latest_engagement"))
+        .order_by("-engagement", "creator_id")
+        .limit(TOP)
+        .values("creator_id", "engagement")
+    )
     names = dict(
         await Creator.filter(id__in=[r["creator_id"] for r in rows]).values_list(
             "id", "person__display_name"
@@ -221,7 +210,7 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
         _change_since(campaign.id, since),
         campaign_spent(campaign.id),
         _top_posts(posts),
-        _top_creators(campaign.id),
+        _top_creators(posts),
     )
     return {
         "campaign": campaign,

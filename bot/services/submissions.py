@@ -19,7 +19,7 @@ from bot.domain.captions import caption_from_share_text
 from bot.domain.checks import Candidate, Check, Rules
 from bot.domain.ids import possible_id
 from bot.domain.links import Link, find_links, post_time
-from bot.domain.pricing import Metrics
+from bot.domain.pricing import ENGAGEMENT_FIELDS, Metrics
 from bot.domain.statuses import ResolveStatus, SubmissionStatus
 from bot.services import audit, ledger, quality
 from bot.services.people import Caller, managers_of
@@ -334,7 +334,7 @@ async def record_metrics(
     snapshot = await MetricSnapshot.create(
         submission=submission, source=source, reported_by_id=reported_by, **merged
     )
-    await mark_latest(submission.id, snapshot.id)
+    await mark_latest(submission.id, snapshot)
     # Flags for review (bot.services.quality); they never change what is paid.
     await quality.refresh(submission.id, snapshot)
     # The ledger reads the post's current status itself (this instance may be stale).
@@ -347,13 +347,17 @@ async def record_metrics(
     return snapshot
 
 
-async def mark_latest(submission_id: int, snapshot_id: int) -> None:
-    """`submissions.latest_snapshot_id` only moves forward: of two reports at once, the newer
-    snapshot stays the post's latest whichever UPDATE lands last."""
+async def mark_latest(submission_id: int, snapshot: MetricSnapshot) -> None:
+    """`submissions.latest_snapshot_id` (and its engagement, which the digest ranks by) only
+    moves forward: of two reports at once, the newer snapshot stays the post's latest whichever
+    UPDATE lands last."""
     await Submission.filter(
-        Q(latest_snapshot_id__isnull=True) | Q(latest_snapshot_id__lt=snapshot_id),
+        Q(latest_snapshot_id__isnull=True) | Q(latest_snapshot_id__lt=snapshot.id),
         id=submission_id,
-    ).update(latest_snapshot_id=snapshot_id)
+    ).update(
+        latest_snapshot_id=snapshot.id,
+        latest_engagement=sum(getattr(snapshot, name) for name in ENGAGEMENT_FIELDS),
+    )
 
 
 async def latest_metrics(submission_id: int) -> Metrics:

@@ -150,6 +150,9 @@ async def test_a_posts_latest_snapshot_only_moves_forward(
     await measure(submission, reporter, likes=1)
     await measure(submission, reporter, likes=7)
     older, newer = await MetricSnapshot.filter(submission_id=submission.id).order_by("id")
-    await mark_latest(submission.id, older.id)  # the slower of the two reports, landing last
-    assert (await Submission.get(id=submission.id)).latest_snapshot_id == newer.id
-    assert (await campaign_digest(spring, clock.now()))["totals"]["likes"] == 7
+    await mark_latest(submission.id, older)  # the slower of the two reports, landing last
+    latest = await Submission.get(id=submission.id)
+    assert (latest.latest_snapshot_id, latest.latest_engagement) == (newer.id, 7)
+    digest = await campaign_digest(spring, clock.now())
+    assert digest["totals"]["likes"] == 7
+    assert [p["engagement"] for p in digest["top_posts"]] == [7]
