@@ -3,10 +3,10 @@ rendered from digest/digest.j2; subscriptions fire from the scheduler once a day
 
 One aggregate query per section: the posts by status (with new, pending and leaks), the
 enrollments (with new and silent), the engagement totals, the top posts, the top creators.
-Engagement is each post's newest metric snapshot, `submissions.latest_snapshot_id` (kept by
-record_metrics). "Since yesterday" sums only the posts measured in the window, as they are now
-and as they were then (the newest snapshot taken by then). Spend is what the ledger has accrued
-(bot.services.ledger.campaign_spent).
+Engagement is each post's newest metric snapshot, `submissions.latest_snapshot_id` (and its
+engagement, `latest_engagement`, both kept by record_metrics). "Since yesterday" sums only the
+posts measured in the window, as they are now and as they were then (the newest snapshot taken
+by then). Spend is what the ledger has accrued (bot.services.ledger.campaign_spent).
 
 The chart (bot/services/digest_chart.py) goes with the digest as a PNG file, one per campaign,
 written under `EXPORT_DIR/charts/`; its series (at most CHART_DAYS days) are two aggregates:
@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from tortoise.expressions import Case, F, Q, RawSQL, Subquery, When
+from tortoise.expressions import Case, Q, RawSQL, Subquery, When
 from tortoise.functions import Count, Max, Min, Sum
 from tortoise.queryset import QuerySet
 
@@ -62,11 +60,6 @@ WEEK = 7
 COUNTERS = ("likes", "comments", "shares", "favorites", "views")
 _LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 END")
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
-
-
-def _engagement(relation: str = "") -> Any:
-    """A snapshot's engagement as SQL; `relation` ("metrics__") reaches it from a post."""
-    return reduce(operator.add, (F(f"{relation}{c}") for c in ENGAGEMENT_FIELDS))
 
 
 def _latest(posts: QuerySet[Submission]) -> QuerySet[MetricSnapshot]:
