@@ -38,6 +38,7 @@ from bot.domain.statuses import CampaignStatus, EnrollmentStatus, SubmissionStat
 from bot.services.digest_chart import Series, render_chart
 from bot.services.ledger import campaign_spent, pricing_of
 from bot.services.people import Caller
+from storage import sql as storage_sql
 from storage.models import (
     Campaign,
     Creator,
@@ -285,16 +286,15 @@ async def _submissions_per_day(
 
 
 class _Binds:
-    """Values bound to a raw SQL statement, each named by its number in the dialect's style
-    (PostgreSQL $1, SQLite ?1), so that one value may be used more than once."""
+    """Values bound to a raw SQL statement, each named by its number (`$1`; storage.sql runs
+    it on either dialect), so that one value may be used more than once."""
 
-    def __init__(self, dialect: str) -> None:
-        self.prefix = "$" if dialect == "postgres" else "?"
+    def __init__(self) -> None:
         self.values: list[Any] = []
 
     def __call__(self, value: Any) -> str:
         self.values.append(value)
-        return f"{self.prefix}{len(self.values)}"
+        return f"${len(self.values)}"
 
 
 async def _engagement_per_day(campaign_id: int, ends: list[datetime]) -> list[int]:
@@ -307,8 +307,7 @@ async def _engagement_per_day(campaign_id: int, ends: list[datetime]) -> list[in
     the newest by its end and were not replaced by then (one replaced before it was taken never
     counts). Raw SQL, kept to what SQLite and PostgreSQL share: tortoise has neither window
     functions nor subqueries in FROM."""
-    db = MetricSnapshot._meta.db
-    bind = _Binds(db.capabilities.dialect)
+    bind = _Binds()
     campaign = bind(campaign_id)
     end_marks = [bind(end) for end in ends]
 
@@ -338,7 +337,7 @@ async def _engagement_per_day(campaign_id: int, ends: list[datetime]) -> list[in
             GROUP BY became, replaced
         ) AS spans
     """
-    [row] = await db.execute_query_dict(sql, bind.values)
+    [row] = await storage_sql.fetch(sql, bind.values)
     return [int(row[f"day_{day}"] or 0) for day in range(len(ends))]
 
 
