@@ -10,19 +10,26 @@ from typing import Any
 
 from aerich import Command
 from tortoise import timezone as tortoise_timezone
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 
 from bot.core.clock import Clock, SystemClock
-from storage import models
+from storage import models, sqlite
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 APP = "models"
 MODEL_MODULES = ["storage.models", "aerich.models"]
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, runtime: bool = False) -> dict[str, Any]:
+    """`runtime`: the app's own connections (SQLite's statements on the event loop, see
+    storage/sqlite.py); migrations and tools keep tortoise's defaults."""
+    connection: str | dict[str, Any] = _normalized_url(database_url)
+    if runtime and database_url.startswith("sqlite://"):
+        connection = expand_db_url(connection)
+        connection["engine"] = sqlite.ENGINE
     return {
-        "connections": {"default": _normalized_url(database_url)},
+        "connections": {"default": connection},
         "apps": {APP: {"models": MODEL_MODULES, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
@@ -105,7 +112,8 @@ class Database:
         # adapters, the scheduler) use the same connections.
         with _environment_kept(TORTOISE_ENV_KEYS):
             await self._context.init(
-                config=tortoise_config(self.database_url), _enable_global_fallback=True
+                config=tortoise_config(self.database_url, runtime=True),
+                _enable_global_fallback=True,
             )
 
     async def close(self) -> None:

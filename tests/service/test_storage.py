@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -152,6 +153,43 @@ async def test_sqlite_runs_in_wal_mode(app: App) -> None:
     connection = require_context().db()
     _, rows = await connection.execute_query("PRAGMA journal_mode")
     assert rows[0][0] == "wal"
+
+
+async def test_sqlite_statements_run_on_the_event_loops_thread(app: App) -> None:
+    """The app's SQLite engine (storage/sqlite.py) runs statements where they are awaited,
+    with no hand-over to a thread; a transaction still keeps other tasks out."""
+    import threading
+
+    from tortoise.context import require_context
+    from tortoise.transactions import in_transaction
+
+    from storage.sqlite import OnLoopSqliteClient
+
+    connection = require_context().db()
+    assert isinstance(connection, OnLoopSqliteClient)
+    raw = connection._connection._conn
+    raw.create_function("thread_id", 0, threading.get_ident)
+    _, rows = await connection.execute_query("SELECT thread_id() AS thread")
+    assert rows[0]["thread"] == threading.get_ident()
+
+    order: list[str] = []
+    inside = asyncio.Event()
+
+    async def transaction() -> None:
+        async with in_transaction() as tx:
+            await tx.execute_query("SELECT 1")
+            order.append("transaction begun")
+            inside.set()
+            await asyncio.sleep(0)  # another task gets the loop, not the connection
+            order.append("transaction ends")
+
+    async def outsider() -> None:
+        await inside.wait()
+        await connection.execute_query("SELECT 1")
+        order.append("outsider")
+
+    await asyncio.gather(transaction(), outsider())
+    assert order == ["transaction begun", "transaction ends", "outsider"]
 
 
 async def _synchronous(app: App) -> int:
