@@ -4,8 +4,9 @@ people: USERS Telegram users (default 10), each in a private chat sending /help 
 the reply before sending the next (a closed loop), MESSAGES each (default 30), all at once, on
 the loopback Bot API server of the tests (tests/telegram_api.py, no rate limits there).
   koxbot: the real TelegramPlatform on an App, with the outbox delivery loop and the scheduler
-    running as `koxbot run` does (a reply is written to the outbox, then sent by the loop); its
-    own send limits raised (1000/s overall, 100/s a chat) so that only the code is measured.
+    running as `koxbot run` does (a reply is written to the outbox, then sent by the task that
+    handled the message); its own send limits raised (1000/s overall, 100/s a chat) so that
+    only the code is measured.
   echo: a bare aiogram Dispatcher answering each message with its text, on a server of its
     own of the same kind; both bots run at once and their rounds take turns.
   /help because it is a real command (dedupe, identify, flows, registry, a rendered template,
@@ -161,7 +162,7 @@ async def people(each: int, count: int, latency: float, concurrency: int) -> Non
                 kox = max(kox, await closed_loop(kox_server, kox_replies, each, "/help"))
     replies = kox_replies[users[0]]
     print(f"  bare aiogram echo bot   {echo:7.1f} round trips/s", flush=True)
-    print(f"  koxbot, outbox loop     {kox:7.1f} round trips/s (/help is {replies} message)")
+    print(f"  koxbot, through outbox  {kox:7.1f} round trips/s (/help is {replies} message)")
     print(f"  koxbot / echo = {kox / echo:.3f} (target ≥ {TARGET_PEOPLE})")
 
 

@@ -26,6 +26,13 @@ _OUTBOX_FIELDS = ("status", "attempts", "error", "platform_message_id", "sent_at
 WORKER_LENGTH = 64
 PENDING, SENDING = OutboxStatus.PENDING.value, OutboxStatus.SENDING.value
 
+# No earlier row of the row's chat is being sent or due (so a chat's messages leave in order).
+_FIRST_OF_CHAT = f"""NOT EXISTS (
+    SELECT 1 FROM outbox e
+    WHERE e.platform = {{row}}.platform AND e.chat_id = {{row}}.chat_id AND e.id < {{row}}.id
+      AND (e.status = '{SENDING}' OR (e.status = '{PENDING}' AND e.not_before <= {{now}}))
+)"""
+
 # The oldest due row of each chat that has no row being sent and no older due row; free, or
 # this worker's, or its holder's lease over. Rows written ahead (not_before later) do not hold
 # a chat back: a reply goes before tomorrow's reminder.
@@ -35,11 +42,7 @@ WHERE id IN (
     SELECT o.id FROM outbox o
     WHERE o.status = '{PENDING}' AND o.not_before <= $3 AND o.platform IN ({{platforms}})
       AND (o.claimed_by IS NULL OR o.claimed_by = $1 OR o.lease_until <= $3)
-      AND NOT EXISTS (
-          SELECT 1 FROM outbox e
-          WHERE e.platform = o.platform AND e.chat_id = o.chat_id AND e.id < o.id
-            AND (e.status = '{SENDING}' OR (e.status = '{PENDING}' AND e.not_before <= $3))
-      )
+      AND {_FIRST_OF_CHAT.format(row="o", now="$3")}
     ORDER BY o.id
     LIMIT $4
     {{lock}}
@@ -61,6 +64,15 @@ UPDATE outbox SET status = '{SENDING}', attempts = attempts + 1, claimed_by = $2
 WHERE id = $1 AND status = '{PENDING}' AND (claimed_by IS NULL OR claimed_by = $2)
 """
 
+# A row claimed by the task that wrote it, without a reservation: due, its chat's first, and
+# free (or this worker's, or its holder's lease over).
+_CLAIM_FIRST = f"""
+UPDATE outbox SET status = '{SENDING}', attempts = attempts + 1, claimed_by = $2,
+                  lease_until = $3
+WHERE id = $1 AND status = '{PENDING}' AND not_before <= $4
+  AND (claimed_by IS NULL OR claimed_by = $2 OR lease_until <= $4)
+  AND {_FIRST_OF_CHAT.format(row="outbox", now="$4")}
+"""
 
 @functools.cache
 def _update_sql(columns: tuple[str, ...]) -> str:
@@ -145,9 +157,19 @@ class SqlOutboxStore:
 
     async def claim(self, row: OutboxRow, worker: str, lease_until: datetime) -> bool:
         claimed = await sql.execute(_CLAIM, [row.id, worker[:WORKER_LENGTH], lease_until])
-        if claimed:
+        return self._claimed(row, claimed)
+
+    @staticmethod
+    def _claimed(row: OutboxRow, changed: int) -> bool:
+        if changed:
             row.status, row.attempts = OutboxStatus.SENDING, row.attempts + 1
-        return bool(claimed)
+        return bool(changed)
+
+    async def claim_first(
+        self, row: OutboxRow, worker: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        values = [row.id, worker[:WORKER_LENGTH], lease_until, now]
+        return self._claimed(row, await sql.execute(_CLAIM_FIRST, values))
 
     async def release(self, worker: str) -> int:
         return await OutboxMessage.filter(

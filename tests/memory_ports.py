@@ -176,6 +176,25 @@ class MemoryOutboxStore:
         row.status, row.attempts = stored.status, stored.attempts
         return True
 
+    async def claim_first(
+        self, row: OutboxRow, worker: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        stored = self.rows[row.id]
+        earlier = any(
+            other.id < row.id
+            and (other.platform, other.chat_id) == (row.platform, row.chat_id)
+            and (
+                other.status == OutboxStatus.SENDING
+                or (other.status == OutboxStatus.PENDING and other.not_before <= now)
+            )
+            for other in self.rows.values()
+        )
+        held = self.claims.get(row.id) not in (None, worker) and self.leases[row.id] > now
+        if earlier or held or stored.not_before > now:
+            return False
+        self.claims.pop(row.id, None)
+        return await self.claim(row, worker, lease_until)
+
     async def release(self, worker: str) -> int:
         mine = [
             row_id

@@ -62,7 +62,8 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             async with lock:
-                await self._handle(incoming)
+                with self.outbox.answering():
+                    await self._handle(incoming)
         finally:
             self.outbox.meter.handled(incoming.platform, time.perf_counter() - started)
             if not lock.locked() and self._locks.get(key) is lock:

@@ -12,6 +12,9 @@ unsent row of each chat, so a chat's messages keep their order), takes a row's p
 the limits that `limiter` may share between them (Redis), claims it and sends it. The rows
 of one batch are in different chats, so a worker may have up to `concurrency` of them on
 the wire at once (one by default), for an API far away.
+
+An answer to the message being handled does not wait for the loop: the handling task sends
+it itself (`answering`, `flush`), when it is its chat's first unsent row and fits the limits.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -125,6 +130,10 @@ class Outbox:
         self._recover_at: datetime | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._held: dict[int, float] = {}  # row id → loop time a limit lets it go
+        # The answers put while this task handles a message (`answering`), for `flush`.
+        self._answers: ContextVar[list[OutboxRow] | None] = ContextVar(
+            f"outbox-answers-{id(self)}", default=None
+        )
 
     def register(self, platform: str, sender: Sender) -> None:
         self.senders[platform] = sender
@@ -139,9 +148,12 @@ class Outbox:
         message: Outgoing,
         not_before: datetime | None = None,
         dedupe_key: str | None = None,
+        *,
+        answer: bool = False,
     ) -> OutboxRow:
         """Queue a message; with `dedupe_key`, once: a second put with the key returns the
-        first row."""
+        first row. An `answer` to the message being handled (`answering`) is sent by
+        `flush` from the handling task; any other row wakes the delivery loop."""
         row = await self.store.add(
             message.chat.platform,
             message.chat.chat_id,
@@ -149,8 +161,22 @@ class Outbox:
             not_before or self.clock.now(),
             dedupe_key,
         )
-        self._wake.set()
+        answers = self._answers.get()
+        if answer and answers is not None and not self.inline:
+            answers.append(row)
+        else:
+            self._wake.set()
         return row
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """While a message is handled: `flush` sends its answers itself, at once and several
+        people's at the same time, instead of waking the delivery loop for them."""
+        token = self._answers.set([])
+        try:
+            yield
+        finally:
+            self._answers.reset(token)
 
     async def get(self, row_id: int) -> OutboxRow | None:
         return await self.store.get(row_id)
@@ -168,11 +194,39 @@ class Outbox:
 
     async def flush(self) -> int:
         """Send every due message that fits the limits now, each chat's in order; returns how
-        many (inline), or wake the delivery loop and return 0."""
-        if not self.inline:
-            self._wake.set()
+        many (inline). Otherwise send the answers put so far (`answering`) and return how
+        many went; the delivery loop is woken for the rest."""
+        if self.inline:
+            return await self._drain()
+        answers = self._answers.get()
+        if not answers:
             return 0
-        return await self._drain()
+        rows = answers.copy()
+        answers.clear()
+        sent = 0
+        for row in rows:
+            sent += await self._send_answer(row)
+        if sent < len(rows):
+            self._wake.set()
+        return sent
+
+    async def _send_answer(self, row: OutboxRow) -> int:
+        """An answer, from the task that wrote it, if its chat's earlier rows have left and it
+        fits the limits now; else it stays pending for the delivery loop (here or in another
+        process), and 0."""
+        if self._stopping or row.platform not in self.senders:
+            return 0
+        message = await self._message(row)
+        if message is None:
+            return 0
+        rules = self._rules(row)
+        async with self._pacing:
+            if await self._fit(rules) > 0:
+                return 0
+            now = self.clock.now()
+            if not await self.store.claim_first(row, self.worker, now, now + self.lease):
+                return 0
+        return await self._deliver(row, message, rules)
 
     async def drain(self, seconds: float) -> int:
         """Before stopping: send what is due and fits the limits now, for at most `seconds`

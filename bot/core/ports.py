@@ -142,6 +142,13 @@ class OutboxStore(Protocol):
         sending, one more attempt. False when another worker has it. On success `row` is
         updated."""
 
+    async def claim_first(
+        self, row: OutboxRow, worker: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """`claim` with no reservation before it, for the task that wrote the row (an answer
+        sent at once): only a due row that is its chat's first unsent one and that no other
+        worker holds. False otherwise; the row stays pending, for `reserve`."""
+
     async def release(self, worker: str) -> int:
         """Give back the rows `worker` reserved and has not claimed (it is stopping)."""
 

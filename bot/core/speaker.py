@@ -40,7 +40,7 @@ class Speaker:
         if message.to_user and (answers or message.choices):
             values = [choice.value for choice in message.choices]
             await self.messages.offer_choices(message.chat, message.to_user, values)
-        return (await self.outbox.put(message, not_before, dedupe_key)).id
+        return (await self.outbox.put(message, not_before, dedupe_key, answer=answers)).id
 
     async def to_chat(
         self,

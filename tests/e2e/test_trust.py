@@ -29,12 +29,12 @@ def die_at(monkeypatch: pytest.MonkeyPatch, prefix: str, nth: int = 1) -> list[s
     queued: list[str | None] = []
     put = Outbox.put
 
-    async def dying_put(self, message, not_before=None, dedupe_key=None):  # type: ignore[no-untyped-def]
+    async def dying_put(self, message, *args, **kwargs):  # type: ignore[no-untyped-def]
         if message.text.startswith(prefix):
             queued.append(message.to_user)
             if len(queued) == nth:
                 raise ProcessKilled
-        return await put(self, message, not_before, dedupe_key)
+        return await put(self, message, *args, **kwargs)
 
     monkeypatch.setattr(Outbox, "put", dying_put)
     return queued

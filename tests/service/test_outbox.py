@@ -278,3 +278,53 @@ async def test_a_reply_leaves_while_slow_sends_are_on_the_wire(app: App) -> None
         assert sender.on_wire["slow"] == 1  # still on the wire
         sender.answer.set()
         await sender.until(lambda: len(sender.sent) == 2)
+
+
+async def test_an_answer_is_sent_by_the_task_that_wrote_it(app: App) -> None:
+    """With a delivery loop in charge (not inline) but not running: answers leave from the
+    handling task's `flush`; a message nobody asked for waits for the loop."""
+    sender = WireSender(held=set())
+    app.outbox.register("test", sender)
+    app.outbox.inline = False
+    with app.outbox.answering():
+        await app.outbox.put(Outgoing(ChatRef("test", "ada"), "your answer"), answer=True)
+        await app.outbox.put(Outgoing(ChatRef("test", "bob"), "a broadcast"))
+        assert await app.outbox.flush() == 1
+    assert sender.sent == [("ada", "your answer")]
+    statuses = dict(await OutboxMessage.all().values_list("chat_id", "status"))
+    assert statuses == {"ada": "sent", "bob": "pending"}
+
+
+async def test_an_answer_waits_behind_its_chats_earlier_rows(app: App) -> None:
+    sender = WireSender(held=set())
+    app.outbox.register("test", sender)
+    app.outbox.inline = False
+    await app.outbox.put(Outgoing(ChatRef("test", "ada"), "a reminder"))  # for the loop
+    with app.outbox.answering():
+        await app.outbox.put(Outgoing(ChatRef("test", "ada"), "your answer"), answer=True)
+        assert await app.outbox.flush() == 0  # it would overtake the reminder
+    async with delivering(app, sender):
+        await sender.until(lambda: len(sender.sent) == 2)
+    assert sender.sent == [("ada", "a reminder"), ("ada", "your answer")]
+
+
+async def test_people_answered_at_once_are_on_the_wire_together(app: App) -> None:
+    """Each handling task sends its own answer: ten people's are on the wire at the same
+    time although the delivery loop sends one at a time (OUTBOX_SEND_CONCURRENCY=1)."""
+    people = [f"p{i}" for i in range(10)]
+    sender = WireSender(held=set(people))
+    app.outbox.register("test", sender)
+    app.outbox.concurrency = 1
+
+    async def handle(person: str) -> None:
+        with app.outbox.answering():
+            await app.outbox.put(Outgoing(ChatRef("test", person), "hi"), answer=True)
+            await app.outbox.flush()
+
+    async with delivering(app, sender):
+        handling = asyncio.gather(*(handle(person) for person in people))
+        await sender.until(lambda: sum(sender.on_wire.values()) == len(people))
+        sender.answer.set()
+        await handling
+    assert sender.most_on_wire == len(people)
+    assert await OutboxMessage.filter(status="sent").count() == len(people)

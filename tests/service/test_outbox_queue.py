@@ -84,6 +84,39 @@ async def test_a_dead_workers_reservations_go_to_another_after_the_lease(app: Ap
     assert await app.ports.outbox.claim(row, "w2", app.clock.now() + RESERVATION)
 
 
+async def test_an_answer_is_claimed_at_once_only_as_its_chats_first_free_due_row(
+    app: App,
+) -> None:
+    store, now = app.ports.outbox, app.clock.now()
+    lease = now + RESERVATION
+
+    async def claim_first(row_id: int, name: str = "w1") -> bool:
+        row = await store.get(row_id)
+        assert row is not None
+        return await store.claim_first(row, name, now, lease)
+
+    await queue(app, ("a", "earlier"), ("a", "answer"), ("b", "held"), ("c", "answer"))
+    earlier, answer, held, lone = (row.id for row in await rows_by_id(app))
+    assert not await claim_first(answer)  # an earlier due row of the chat goes first
+    assert await reserve(app, "w2", 1) == [earlier]  # a worker reserved "earlier"...
+    assert await claim_first(earlier, "w2")  # ...and may still take it this way
+    assert not await claim_first(answer)  # "earlier" is on the wire
+    assert await reserve(app, "w2", 1) == [held]
+    assert not await claim_first(held)  # w2 holds it
+    ahead = await app.outbox.put(
+        Outgoing(ChatRef("test", "d"), "tomorrow"), not_before=now + timedelta(days=1)
+    )
+    assert not await claim_first(ahead.id)  # not due
+    wins = await asyncio.gather(claim_first(lone, "w1"), claim_first(lone, "w3"))
+    assert sorted(wins) == [False, True]  # two workers: one claim
+    stored = await store.get(lone)
+    assert stored is not None and (stored.status, stored.attempts) == ("sending", 1)
+
+
+async def rows_by_id(app: App) -> list[OutboxMessage]:
+    return await OutboxMessage.all().order_by("id")
+
+
 async def test_a_stopping_worker_gives_its_reservations_back(app: App) -> None:
     await queue(app, ("a", "hi"), ("b", "hi"))
     w1 = worker(app, "w1")
@@ -135,6 +168,7 @@ ON_POSTGRES = tuple(
         "test_two_workers_never_reserve_the_same_row",
         "test_only_the_oldest_unsent_row_of_a_chat_is_offered",
         "test_a_dead_workers_reservations_go_to_another_after_the_lease",
+        "test_an_answer_is_claimed_at_once_only_as_its_chats_first_free_due_row",
         "test_a_stopping_worker_gives_its_reservations_back",
         "test_a_message_with_a_key_is_queued_once",
         "test_settled_rows_are_deleted_after_the_retention_period",

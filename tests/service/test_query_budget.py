@@ -1,8 +1,9 @@
 """The reply path stays lean: what one message costs in SQL statements, counted on the real
 database connection (tests/query_count.py) while the dispatcher handles it.
 
-Delivery is out of the path, as in production (a delivery loop, or another process, sends):
-with `outbox.inline = False` the reply's INSERT into the outbox counts, sending it does not.
+Delivery is out of the path, as in a fleet's web process (a worker sends): with no sender
+here the reply's INSERT into the outbox counts, sending it does not (where the process also
+sends, the handling task sends its answer: two more statements, its claim and its "sent").
 The replies are then sent and checked, outside the count.
 
 What a caller is (identity, person, roles, creator) is read afresh for every message, in one
@@ -43,11 +44,14 @@ async def counted_message(chat: Chat, line: str) -> tuple[Counted, list[dict]]:
     """The statements one message costs, and then (delivered outside the count) its replies."""
     outbox = chat.app.outbox
     outbox.inline = False
+    senders = dict(outbox.senders)
+    outbox.senders.clear()
     try:
         async with count_queries(chat.app) as counted:
             assert await chat.say(line) == []  # nothing is sent while delivery is elsewhere
     finally:
         outbox.inline = True
+        outbox.senders.update(senders)
     await outbox.flush()
     return counted, chat.new()
 
