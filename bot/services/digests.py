@@ -43,7 +43,6 @@ from storage.models import (
     Campaign,
     Creator,
     DigestSubscription,
-    Enrollment,
     MetricSnapshot,
     Submission,
 )
@@ -137,25 +136,26 @@ async def _post_figures(
     }
 
 
+# NOT EXISTS, not NOT IN: PostgreSQL runs NOT IN (subquery) as a hashed lookup only while the
+# subquery's rows fit in work_mem; past that (a million posts) it rescans them per enrollment.
+# NOT EXISTS is an anti-join at any size.
+_CREATOR_FIGURES = f"""
+SELECT COUNT(*) AS enrolled,
+       COUNT(CASE WHEN e.created_at > $2 THEN 1 END) AS new_creators,
+       COUNT(CASE WHEN NOT EXISTS (
+           SELECT 1 FROM submissions s
+           WHERE s.campaign_id = $1 AND s.creator_id = e.creator_id
+             AND s.status <> '{SubmissionStatus.REJECTED.value}'
+       ) THEN 1 END) AS silent
+FROM enrollments e
+WHERE e.campaign_id = $1 AND e.status = '{EnrollmentStatus.ACTIVE.value}'
+"""
+
+
 async def _creator_figures(campaign_id: int, since: datetime) -> dict[str, int]:
     """Active enrollments, the new ones, and the silent: enrolled without a post that counts."""
-    submitters = Subquery(
-        Submission.filter(campaign_id=campaign_id)
-        .exclude(status=SubmissionStatus.REJECTED)
-        .values("creator_id")
-    )
-    counts = {
-        "enrolled": Count("id"),
-        "new_creators": Count("id", _filter=Q(created_at__gt=since)),
-        "silent": Count("id", _filter=~Q(creator_id__in=submitters)),
-    }
-    row = (
-        await Enrollment.filter(campaign_id=campaign_id, status=EnrollmentStatus.ACTIVE)
-        .annotate(**counts)
-        .first()
-        .values(*counts)
-    )
-    return {key: int((row or {}).get(key) or 0) for key in counts}
+    [row] = await storage_sql.fetch(_CREATOR_FIGURES, [campaign_id, since.astimezone(UTC)])
+    return {key: int(value or 0) for key, value in row.items()}
 
 
 async def _top_posts(posts: QuerySet[Submission]) -> list[dict[str, Any]]:

@@ -4,8 +4,11 @@ posts measured before the window only, never move the change)."""
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from datetime import datetime, timedelta
+
+import pytest
 
 from bot.app import App
 from bot.core.clock import ManualClock
@@ -13,8 +16,9 @@ from bot.domain.pricing import ENGAGEMENT_FIELDS
 from bot.services.digests import COUNTERS, campaign_digest
 from bot.services.submissions import mark_latest, record_metrics
 from storage.models import Campaign, Creator, Enrollment, MetricSnapshot, Submission
-from tests.conftest import MANAGER_SETUP, Chat
+from tests.conftest import MANAGER_SETUP, POSTGRES_ENV, Chat
 from tests.factories import enroll_creators
+from tests.service.test_storage import needs_postgres, rerun_on_postgres
 
 
 async def post(campaign: Campaign, creator_id: int, n: int) -> Submission:
@@ -156,3 +160,43 @@ async def test_a_posts_latest_snapshot_only_moves_forward(
     digest = await campaign_digest(spring, clock.now())
     assert digest["totals"]["likes"] == 7
     assert [p["engagement"] for p in digest["top_posts"]] == [7]
+
+
+async def test_creator_figures_count_the_enrolled_the_new_and_the_silent(
+    app: App, chat: Chat, clock: ManualClock
+) -> None:
+    """Silent: enrolled and active, with no post that counts (a rejected one does not; a post
+    in another campaign does not). New: enrolled within the window."""
+    await chat.say(*MANAGER_SETUP)
+    spring = await Campaign.get(code="SPRING26")
+    other = await Campaign.create(
+        code="OTHER26", brand_id=spring.brand_id, name="other", timezone=spring.timezone,  # type: ignore[attr-defined]
+        event_at=spring.event_at, embargo_at=spring.embargo_at, deadline_at=spring.deadline_at,
+        spec=spring.spec,
+    )  # fmt: skip
+    creators = await enroll_creators("SPRING26", 5, clock.now())
+    posting, rejected, elsewhere, _quiet, late = creators
+    await post(spring, posting, 1)
+    await post(spring, rejected, 2)
+    await Submission.filter(campaign_id=spring.id, creator_id=rejected).update(status="rejected")
+    await Enrollment.create(campaign=other, creator_id=elsewhere)
+    await post(other, elsewhere, 3)
+    clock.advance(timedelta(days=2))
+    await Enrollment.filter(campaign_id=spring.id, creator_id=late).update(
+        created_at=clock.now() - timedelta(hours=1)
+    )  # new within the day
+    digest = await campaign_digest(spring, clock.now())
+    # Silent: all but "posting" (rejected, elsewhere, quiet and the late one).
+    assert (digest["enrolled"], digest["new_creators"], digest["silent"]) == (5, 1, 4)
+
+
+FIGURES_TESTS = ("tests/service/test_digest_figures.py",)
+
+
+@needs_postgres
+@pytest.mark.postgres
+@pytest.mark.skipif(bool(os.environ.get(POSTGRES_ENV)), reason="already on PostgreSQL")
+@pytest.mark.timeout(300)
+def test_the_figures_hold_on_postgres_too() -> None:
+    """The same on PostgreSQL: the creator figures are one raw statement for both dialects."""
+    assert "4 passed, 1 skipped" in rerun_on_postgres(FIGURES_TESTS, 240)
