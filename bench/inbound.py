@@ -65,7 +65,6 @@ TARGET_PEOPLE = 0.5
 TARGET_HISTORY = 0.8
 HISTORY_CHATS = 10_000
 ROUNDS = 3
-COPY_BATCH = 100_000
 
 # --- people: ten at once on Telegram ---------------------------------------------------------
 
@@ -170,24 +169,12 @@ async def people(each: int, count: int, latency: float, concurrency: int) -> Non
 
 
 class HistorySeeder(Seeder):
-    """Bulk rows of history: COPY on PostgreSQL, executemany on SQLite."""
-
-    async def bulk(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not self.postgres:
-            await self.insert(table, columns, rows, {})
-            return
-        async with self.db.acquire_connection() as connection:
-            for start in range(0, len(rows), COPY_BATCH):
-                await connection.copy_records_to_table(
-                    table, records=rows[start : start + COPY_BATCH], columns=list(columns)
-                )
-
     async def history(self, platform: str, own_chat: str, rows: int) -> None:
         """`rows` handled messages: a dedupe row and a sent reply each."""
         now = AFTER_EMBARGO.astimezone(UTC)
         chats = [own_chat if i % 100 == 0 else f"h{i % HISTORY_CHATS}" for i in range(rows)]
         times = [self.time(now - timedelta(seconds=rows - i)) for i in range(rows)]
-        await self.bulk(
+        await self.insert(
             "processed_messages",
             ("platform", "chat_id", "message_id", "created_at"),
             [(platform, chats[i], f"h{i}", times[i]) for i in range(rows)],
@@ -199,7 +186,7 @@ class HistorySeeder(Seeder):
             },
             ensure_ascii=False,
         )
-        await self.bulk(
+        await self.insert(
             "outbox",
             (
                 "platform", "chat_id", "payload", "status", "not_before", "attempts",
