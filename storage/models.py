@@ -284,7 +284,12 @@ class Submission(TimestampedModel):
 
     class Meta:
         table = "submissions"
-        indexes = (("campaign_id", "latest_engagement"),)  # a campaign's top posts
+        indexes = (
+            ("campaign_id", "latest_engagement"),  # a campaign's top posts
+            # Each creator's posts in a campaign, with what the digest reads of them (silent
+            # creators, top creators): read from the index alone, in creator order.
+            ("campaign_id", "creator_id", "status", "latest_snapshot_id", "latest_engagement"),
+        )
 
 
 class MetricSnapshot(TimestampedModel):
