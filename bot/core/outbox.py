@@ -176,6 +176,8 @@ class Outbox:
         try:
             yield
         finally:
+            if self._answers.get():
+                self._wake.set()  # the handling ended before its `flush`: the loop sends them
             self._answers.reset(token)
 
     async def get(self, row_id: int) -> OutboxRow | None:

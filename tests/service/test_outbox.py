@@ -328,3 +328,29 @@ async def test_people_answered_at_once_are_on_the_wire_together(app: App) -> Non
         await handling
     assert sender.most_on_wire == len(people)
     assert await OutboxMessage.filter(status="sent").count() == len(people)
+
+
+async def test_answers_of_a_handling_that_failed_before_its_flush_go_with_the_loop(
+    app: App,
+) -> None:
+    sender = WireSender(held=set())
+    app.outbox.register("test", sender)
+    app.outbox.idle_poll = 60.0  # an idle loop looks again only when woken
+    store, idle = app.outbox.store, asyncio.Event()
+    next_due = store.next_due
+
+    async def idling(*args: object) -> object:  # the loop asks this when it found nothing
+        found = await next_due(*args)  # type: ignore[arg-type]
+        if sender.sent:
+            idle.set()
+        return found
+
+    store.next_due = idling  # type: ignore[method-assign]
+    async with delivering(app, sender):
+        await app.outbox.put(Outgoing(ChatRef("test", "bob"), "a reminder"))
+        await asyncio.wait_for(idle.wait(), 30)  # sent, and the loop found nothing more
+        with contextlib.suppress(RuntimeError), app.outbox.answering():
+            await app.outbox.put(Outgoing(ChatRef("test", "ada"), "your answer"), answer=True)
+            raise RuntimeError("the handler died before its flush")
+        await sender.until(lambda: len(sender.sent) == 2)
+    assert sender.sent[-1] == ("ada", "your answer")
