@@ -74,6 +74,7 @@ WHERE id = $1 AND status = '{PENDING}' AND not_before <= $4
   AND {_FIRST_OF_CHAT.format(row="outbox", now="$4")}
 """
 
+
 @functools.cache
 def _update_sql(columns: tuple[str, ...]) -> str:
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))

@@ -6,7 +6,8 @@ lookup, an append to the write-ahead log). On a reply's path that hand-over cost
 statements and left the loop idle between them; run here, inbound round trips doubled
 (bench/inbound.py). What the thread bought is little on the embedded default: there is one
 connection, so a long statement (an export over a large database) kept every other statement
-waiting anyway. SQLite is one process by design; a fleet runs on PostgreSQL.
+waiting anyway; now it holds the loop as long. SQLite is one process by design (another
+writer's lock would hold the loop too); a fleet runs on PostgreSQL.
 
 Used through the engine path `storage.sqlite` (tortoise looks up `client_class` there).
 """
