@@ -87,9 +87,8 @@ def figures_of(digest: dict) -> dict:
     }
 
 
-async def test_engagement_figures_follow_each_posts_newest_snapshot(
-    app: App, chat: Chat, clock: ManualClock
-) -> None:
+async def two_campaigns(chat: Chat) -> tuple[Campaign, Campaign]:
+    """SPRING26 as the manager set it up, and another campaign of the brand beside it."""
     await chat.say(*MANAGER_SETUP)
     spring = await Campaign.get(code="SPRING26")
     other = await Campaign.create(
@@ -97,6 +96,13 @@ async def test_engagement_figures_follow_each_posts_newest_snapshot(
         event_at=spring.event_at, embargo_at=spring.embargo_at, deadline_at=spring.deadline_at,
         spec=spring.spec,
     )  # fmt: skip
+    return spring, other
+
+
+async def test_engagement_figures_follow_each_posts_newest_snapshot(
+    app: App, chat: Chat, clock: ManualClock
+) -> None:
+    spring, other = await two_campaigns(chat)
     creators = await enroll_creators("SPRING26", 6, clock.now())
     for creator_id in creators:
         await Enrollment.create(campaign=other, creator_id=creator_id)
@@ -167,13 +173,7 @@ async def test_creator_figures_count_the_enrolled_the_new_and_the_silent(
 ) -> None:
     """Silent: enrolled and active, with no post that counts (a rejected one does not; a post
     in another campaign does not). New: enrolled within the window."""
-    await chat.say(*MANAGER_SETUP)
-    spring = await Campaign.get(code="SPRING26")
-    other = await Campaign.create(
-        code="OTHER26", brand_id=spring.brand_id, name="other", timezone=spring.timezone,  # type: ignore[attr-defined]
-        event_at=spring.event_at, embargo_at=spring.embargo_at, deadline_at=spring.deadline_at,
-        spec=spring.spec,
-    )  # fmt: skip
+    spring, other = await two_campaigns(chat)
     creators = await enroll_creators("SPRING26", 5, clock.now())
     posting, rejected, elsewhere, _quiet, late = creators
     await post(spring, posting, 1)
