@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from tortoise.context import require_context
 
+import bench
 from bot.app import App
 from bot.core.clock import ManualClock
 from bot.core.messages import ChatRef
@@ -377,9 +378,9 @@ def main(argv: list[str]) -> None:
     if mode in ("sqlite", "postgres"):
         creators = numbers[0] if numbers else 10_000
         posts = numbers[1] if len(numbers) > 1 else 200_000
-        asyncio.run(digest(mode, creators, posts))
+        bench.run(digest(mode, creators, posts))
     elif mode == "broadcast":
-        asyncio.run(broadcast(numbers[0] if numbers else 1000))
+        bench.run(broadcast(numbers[0] if numbers else 1000))
     else:
         sys.exit("usage: python -m bench.digest sqlite|postgres [CREATORS] [SUBMISSIONS]")
 

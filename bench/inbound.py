@@ -51,6 +51,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
+import bench
 from bench.digest import PG_ADMIN, Seeder, seed_digest
 from bench.dispatch import SETUP
 from bot.app import App
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         run = lambda: people(args.messages, args.users, args.latency, args.concurrency)  # noqa: E731
     else:
         run = lambda: history(args.dialect, args.rows, args.messages, args.posts)  # noqa: E731
-    asyncio.run(run())
+    bench.run(run())
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as redis
 
+import bench
 from bot.core.messages import ChatRef, Outgoing
 from storage import db
 from tests.telegram_api import FakeTelegram, Limits
@@ -178,4 +179,4 @@ async def main(chats: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+    bench.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
