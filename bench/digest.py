@@ -204,9 +204,10 @@ async def seed_digest(seeder: Seeder, campaign: Campaign, creators: int, posts: 
         "UPDATE submissions SET latest_snapshot_id = m.last FROM (SELECT submission_id,"
         " MAX(id) AS last FROM metric_snapshots GROUP BY submission_id) AS m"
         " WHERE m.submission_id = submissions.id;"
-        " UPDATE submissions SET latest_engagement = (SELECT n.likes + n.comments + n.shares"
-        " + n.favorites FROM metric_snapshots n WHERE n.id = submissions.latest_snapshot_id)"
-        " WHERE latest_snapshot_id IS NOT NULL"
+        " UPDATE submissions SET latest_engagement = n.likes + n.comments + n.shares"
+        " + n.favorites, latest_likes = n.likes, latest_comments = n.comments,"
+        " latest_shares = n.shares, latest_favorites = n.favorites, latest_views = n.views"
+        " FROM metric_snapshots n WHERE n.id = submissions.latest_snapshot_id"
     )
 
 

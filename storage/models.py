@@ -278,9 +278,15 @@ class Submission(TimestampedModel):
     # The newest metric snapshot (no FK: the two tables would reference each other); kept by
     # services.submissions.record_metrics so digests sum the latest numbers with one join.
     latest_snapshot_id = fields.IntField(null=True, db_index=True)
-    # That snapshot's engagement (bot.domain.pricing.ENGAGEMENT_FIELDS), kept with it: the
-    # digest's top posts and creators read this table alone.
+    # That snapshot's engagement (bot.domain.pricing.ENGAGEMENT_FIELDS) and counters, kept with
+    # it: the digest's totals, top posts and top creators read this table alone.
     latest_engagement = fields.BigIntField(default=0)
+    # LATEST_COUNTERS, each as latest_<name>
+    latest_likes = fields.BigIntField(default=0)
+    latest_comments = fields.BigIntField(default=0)
+    latest_shares = fields.BigIntField(default=0)
+    latest_favorites = fields.BigIntField(default=0)
+    latest_views = fields.BigIntField(default=0)
 
     class Meta:
         table = "submissions"
@@ -290,6 +296,10 @@ class Submission(TimestampedModel):
             # creators, top creators): read from the index alone, in creator order.
             ("campaign_id", "creator_id", "status", "latest_snapshot_id", "latest_engagement"),
         )
+
+
+# A snapshot's counters whose newest values each post keeps (`latest_<name>`).
+LATEST_COUNTERS = ("likes", "comments", "shares", "favorites", "views")
 
 
 class MetricSnapshot(TimestampedModel):

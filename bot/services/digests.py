@@ -1,10 +1,11 @@
 """The daily digest: per live campaign, figures from SQL aggregates (no Python loop over rows),
 rendered from digest/digest.j2; subscriptions fire from the scheduler once a day at their time.
 
-One aggregate query per section: the posts by status (with new, pending and leaks), the
-enrollments (with new and silent), the engagement totals, the top posts, the top creators.
-Engagement is each post's newest metric snapshot, `submissions.latest_snapshot_id` (and its
-engagement, `latest_engagement`, both kept by record_metrics). "Since yesterday" sums only the
+One aggregate query per section: the posts by status (with new, pending, leaks and the
+engagement totals), the enrollments (with new and silent), the top posts, the top creators.
+Engagement is each post's newest metric snapshot, `submissions.latest_snapshot_id` (with its
+engagement and counters, `latest_engagement` and `latest_<counter>`, all kept by
+record_metrics). "Since yesterday" sums only the
 posts measured in the window, as they are now and as they were then (the newest snapshot taken
 by then). Spend is what the ledger has accrued (bot.services.ledger.campaign_spent).
 
@@ -40,6 +41,7 @@ from bot.services.ledger import campaign_spent, pricing_of
 from bot.services.people import Caller
 from storage import sql as storage_sql
 from storage.models import (
+    LATEST_COUNTERS,
     Campaign,
     Creator,
     DigestSubscription,
@@ -57,16 +59,9 @@ log = logging.getLogger(__name__)
 TOP = 5
 CHART_DAYS = 31  # the chart shows at most this many days, the latest
 WEEK = 7
-COUNTERS = ("likes", "comments", "shares", "favorites", "views")
+COUNTERS = LATEST_COUNTERS  # the engagement figures: totals and their change
 _LEAK = RawSQL("CASE WHEN CAST(flags AS TEXT) LIKE '%\"leak\"%' THEN 1 ELSE 0 END")
 _TIME = re.compile(r"^([01]?\d|2[0-3])[:：]([0-5]\d)$")
-
-
-def _latest(posts: QuerySet[Submission]) -> QuerySet[MetricSnapshot]:
-    """The posts' newest snapshots, through `submissions.latest_snapshot_id`; the ids stay a SQL
-    subquery (200,000 of them would exceed PostgreSQL's bind-parameter limit)."""
-    newest = posts.filter(latest_snapshot_id__isnull=False).values("latest_snapshot_id")
-    return MetricSnapshot.filter(id__in=Subquery(newest))
 
 
 def _newest(
@@ -109,7 +104,9 @@ async def _change_since(campaign_id: int, since: datetime) -> dict[str, int]:
 async def _post_figures(
     posts: QuerySet[Submission], now: datetime, since: datetime
 ) -> dict[str, Any]:
-    """Counts by status, new posts, the oldest pending one and leaks: one scan, a row a status."""
+    """Counts by status, new posts, the oldest pending one, leaks, and the engagement totals
+    (each post's newest counters): one scan, a row a status."""
+    totals = {f"t_{c}": Sum(f"latest_{c}") for c in COUNTERS}
     rows = (
         await posts.group_by("status")
         .annotate(
@@ -117,8 +114,9 @@ async def _post_figures(
             new=Count("id", _filter=Q(created_at__gt=since)),
             oldest=Min("created_at"),
             leaks=Sum(_LEAK),
+            **totals,
         )
-        .values("status", "n", "new", "oldest", "leaks")
+        .values("status", "n", "new", "oldest", "leaks", *totals)
     )
     by_status = {row["status"]: int(row["n"]) for row in rows}
     oldest = next(
@@ -133,6 +131,7 @@ async def _post_figures(
         "pending": by_status.get(SubmissionStatus.PENDING, 0),
         "oldest_pending_hours": int((now - oldest).total_seconds() // 3600) if oldest else None,
         "leaks": sum(int(row["leaks"] or 0) for row in rows),
+        "totals": {c: sum(int(row[f"t_{c}"] or 0) for row in rows) for c in COUNTERS},
     }
 
 
@@ -197,10 +196,9 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
     posts = Submission.filter(campaign_id=campaign.id)
     # Independent reads, run at once: on PostgreSQL each takes a connection of the pool and
     # the server works on them side by side (SQLite's one connection takes them in turn).
-    creators, post_figures, totals, change, spent, top_posts, top_creators = await asyncio.gather(
+    creators, post_figures, change, spent, top_posts, top_creators = await asyncio.gather(
         _creator_figures(campaign.id, since),
         _post_figures(posts, now, since),
-        _totals(_latest(posts)),
         _change_since(campaign.id, since),
         campaign_spent(campaign.id),
         _top_posts(posts),
@@ -210,7 +208,6 @@ async def campaign_digest(campaign: Campaign, now: datetime, days: int = 1) -> d
         "campaign": campaign,
         **creators,
         **post_figures,
-        "totals": totals,
         "change": change,
         "spent_fen": spent,
         "budget_fen": pricing_of(campaign).budget_fen,

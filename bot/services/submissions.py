@@ -23,7 +23,14 @@ from bot.domain.pricing import ENGAGEMENT_FIELDS, Metrics
 from bot.domain.statuses import ResolveStatus, SubmissionStatus
 from bot.services import audit, ledger, quality
 from bot.services.people import Caller, managers_of
-from storage.models import Campaign, Creator, MetricSnapshot, SocialAccount, Submission
+from storage.models import (
+    LATEST_COUNTERS,
+    Campaign,
+    Creator,
+    MetricSnapshot,
+    SocialAccount,
+    Submission,
+)
 
 MAX_REASON = 500
 
@@ -348,15 +355,16 @@ async def record_metrics(
 
 
 async def mark_latest(submission_id: int, snapshot: MetricSnapshot) -> None:
-    """`submissions.latest_snapshot_id` (and its engagement, which the digest ranks by) only
-    moves forward: of two reports at once, the newer snapshot stays the post's latest whichever
-    UPDATE lands last."""
+    """`submissions.latest_snapshot_id` (and its engagement and counters, which the digest
+    ranks by and sums) only moves forward: of two reports at once, the newer snapshot stays the
+    post's latest whichever UPDATE lands last."""
     await Submission.filter(
         Q(latest_snapshot_id__isnull=True) | Q(latest_snapshot_id__lt=snapshot.id),
         id=submission_id,
     ).update(
         latest_snapshot_id=snapshot.id,
         latest_engagement=sum(getattr(snapshot, name) for name in ENGAGEMENT_FIELDS),
+        **{f"latest_{name}": getattr(snapshot, name) for name in LATEST_COUNTERS},
     )
 
 

@@ -4,17 +4,20 @@ posts measured before the window only, never move the change)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 import pytest
+from tortoise import Tortoise
 
 from bot.app import App
 from bot.core.clock import ManualClock
 from bot.domain.pricing import ENGAGEMENT_FIELDS
 from bot.services.digests import COUNTERS, campaign_digest
 from bot.services.submissions import mark_latest, record_metrics
+from storage.db import MIGRATIONS_DIR
 from storage.models import Campaign, Creator, Enrollment, MetricSnapshot, Submission
 from tests.conftest import MANAGER_SETUP, POSTGRES_ENV, Chat
 from tests.factories import enroll_creators
@@ -190,6 +193,32 @@ async def test_creator_figures_count_the_enrolled_the_new_and_the_silent(
     assert (digest["enrolled"], digest["new_creators"], digest["silent"]) == (5, 1, 4)
 
 
+async def test_migration_7_gives_each_post_its_newest_counters(
+    app: App, chat: Chat, clock: ManualClock
+) -> None:
+    spring, _ = await two_campaigns(chat)
+    [creator_id] = await enroll_creators("SPRING26", 1, clock.now())
+    reporter = (await Creator.get(id=creator_id)).person_id  # type: ignore[attr-defined]
+    measured, silent = await post(spring, creator_id, 1), await post(spring, creator_id, 2)
+    await measure(measured, reporter, likes=3, views=9)
+    await measure(measured, reporter, likes=5, comments=2, shares=1, favorites=4, views=40)
+    await Submission.all().update(**{f"latest_{c}": 0 for c in COUNTERS})  # before migration 7
+    path = next((MIGRATIONS_DIR / "models").glob("7_*.py"))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    await Tortoise.get_connection("default").execute_script(migration.BACKFILL)
+    counters = {
+        submission.id: {c: getattr(submission, f"latest_{c}") for c in COUNTERS}
+        for submission in await Submission.all()
+    }
+    assert counters == {
+        measured.id: {"likes": 5, "comments": 2, "shares": 1, "favorites": 4, "views": 40},
+        silent.id: dict.fromkeys(COUNTERS, 0),
+    }
+
+
 FIGURES_TESTS = ("tests/service/test_digest_figures.py",)
 
 
@@ -199,4 +228,4 @@ FIGURES_TESTS = ("tests/service/test_digest_figures.py",)
 @pytest.mark.timeout(300)
 def test_the_figures_hold_on_postgres_too() -> None:
     """The same on PostgreSQL: the creator figures are one raw statement for both dialects."""
-    assert "4 passed, 1 skipped" in rerun_on_postgres(FIGURES_TESTS, 240)
+    assert "5 passed, 1 skipped" in rerun_on_postgres(FIGURES_TESTS, 240)
