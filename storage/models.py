@@ -276,7 +276,7 @@ class Submission(TimestampedModel):
     # never used for money.
     metric_flags = fields.JSONField(default=list)
     # The newest metric snapshot (no FK: the two tables would reference each other); kept by
-    # services.submissions.record_metrics so digests sum the latest numbers with one join.
+    # services.submissions.record_metrics (mark_latest).
     latest_snapshot_id = fields.IntField(null=True, db_index=True)
     # That snapshot's engagement (bot.domain.pricing.ENGAGEMENT_FIELDS) and counters, kept with
     # it: the digest's totals, top posts and top creators read this table alone.

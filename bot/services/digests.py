@@ -5,9 +5,9 @@ One aggregate query per section: the posts by status (with new, pending, leaks a
 engagement totals), the enrollments (with new and silent), the top posts, the top creators.
 Engagement is each post's newest metric snapshot, `submissions.latest_snapshot_id` (with its
 engagement and counters, `latest_engagement` and `latest_<counter>`, all kept by
-record_metrics). "Since yesterday" sums only the
-posts measured in the window, as they are now and as they were then (the newest snapshot taken
-by then). Spend is what the ledger has accrued (bot.services.ledger.campaign_spent).
+record_metrics). "Since yesterday" sums only the posts measured in the window, as they are
+now and as they were then (the newest snapshot taken by then). Spend is what the ledger has
+accrued (bot.services.ledger.campaign_spent).
 
 The chart (bot/services/digest_chart.py) goes with the digest as a PNG file, one per campaign,
 written under `EXPORT_DIR/charts/`; its series (at most CHART_DAYS days) are two aggregates:
