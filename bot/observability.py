@@ -59,7 +59,7 @@ class PrometheusMeter:
         )
         self.handling = Histogram(
             "koxbot_handling_seconds",
-            "Time to handle one inbound message",
+            "Time to handle one inbound message, sending its answers included",
             ["platform"],
             buckets=HANDLING_BUCKETS,
             registry=r,
