@@ -216,19 +216,10 @@ class Outbox:
         """An answer, from the task that wrote it, if its chat's earlier rows have left and it
         fits the limits now; else it stays pending for the delivery loop (here or in another
         process), and 0."""
-        if self._stopping or row.platform not in self.senders:
+        if row.platform not in self.senders:
             return 0
-        message = await self._message(row)
-        if message is None:
-            return 0
-        rules = self._rules(row)
-        async with self._pacing:
-            if await self._fit(rules) > 0:
-                return 0
-            now = self.clock.now()
-            if not await self.store.claim_first(row, self.worker, now, now + self.lease):
-                return 0
-        return await self._deliver(row, message, rules)
+        sent, _, _ = await self._send(row, reserved=False)
+        return sent
 
     async def drain(self, seconds: float) -> int:
         """Before stopping: send what is due and fits the limits now, for at most `seconds`
@@ -357,8 +348,12 @@ class Outbox:
                     wait = delay if wait is None else min(wait, delay)
         return sent, tried, wait
 
-    async def _send(self, row: OutboxRow) -> tuple[int, int, float | None]:
-        """One reserved row: (sent, tried, seconds until it may go when a limit holds it)."""
+    async def _send(
+        self, row: OutboxRow, reserved: bool = True
+    ) -> tuple[int, int, float | None]:
+        """One row, reserved by this worker or (not `reserved`: an answer) claimed only if it
+        is its chat's first unsent one: (sent, tried, seconds until it may go when a limit
+        holds it)."""
         if self._stopping:
             return 0, 0, None
         message = await self._message(row)
@@ -374,8 +369,13 @@ class Outbox:
             delay = await self._fit(rules)
             if delay > 0:
                 return 0, 0, delay
-            if not await self.store.claim(row, self.worker, self.clock.now() + self.lease):
-                return 0, 0, None  # another worker is sending it
+            now = self.clock.now()
+            if reserved:
+                claimed = await self.store.claim(row, self.worker, now + self.lease)
+            else:
+                claimed = await self.store.claim_first(row, self.worker, now, now + self.lease)
+            if not claimed:
+                return 0, 0, None  # another worker is sending it, or an earlier row goes first
         return await self._deliver(row, message, rules), 1, None
 
     async def _fit(self, rules: list[Rule]) -> float:
